@@ -1,0 +1,484 @@
+//! The herd's configuration: RON types, their defaults, and validation with precise errors.
+//!
+//! A config names the servers (name and listen address), the links between them (symmetric
+//! pairs), and optional sections for places, logs, timings, limits and the herd secret. Every
+//! optional field has a documented default, so a config can be as short as the server list and
+//! the links. Errors name the file, the field and what is wrong.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The 2023 classic herd, embedded so `herd` runs on a fresh machine with no files around it.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config/herd.ron");
+
+/// The whole herd: who exists, who talks to whom, and how everyone behaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The servers of the herd; each name is unique and each has its own listen address.
+    pub servers: Vec<ServerConfig>,
+    /// Symmetric pairs of server names: `("Clark", "Jaquez")` means both are neighbours.
+    pub links: Vec<(String, String)>,
+    /// Where WHATSAT finds places.
+    #[serde(default)]
+    pub places: PlacesConfig,
+    /// Where and how much each server logs.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Heartbeats, back-off and deadlines, in milliseconds.
+    #[serde(default)]
+    pub timings: Timings,
+    /// Bounds that keep memory and file descriptors in check.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The shared herd secret that authenticates peer links. Prefer the `HERD_SECRET`
+    /// environment variable, which overrides this; it is never logged.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// One server of the herd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The server's name, as it appears in AT replies (`AT Clark ...`).
+    pub name: String,
+    /// The TCP address it listens on for clients and neighbours, e.g. `"127.0.0.1:10003"`.
+    pub listen: String,
+}
+
+/// Which Places provider answers WHATSAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Provider {
+    /// Google legacy Nearby Search when `GOOGLE_PLACES_API_KEY` is set, else the offline table.
+    #[default]
+    Auto,
+    /// The embedded GeoNames table (or `data_file`): no key, no network.
+    Offline,
+    /// Google Places Nearby Search (legacy), `GET .../nearbysearch/json`.
+    GoogleLegacy,
+    /// Google Places API (New), `POST .../v1/places:searchNearby`.
+    GoogleNew,
+}
+
+/// Places settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlacesConfig {
+    /// The provider; default `Auto`.
+    pub provider: Provider,
+    /// Base URL of the Google service (default Google's own; `HERD_PLACES_URL` overrides).
+    pub url: Option<String>,
+    /// A larger GeoNames table for the offline provider, loaded at start-up.
+    pub data_file: Option<PathBuf>,
+    /// Deadline for one lookup; past it the client gets a reply with a non-OK status. Default 5000.
+    pub timeout_ms: u64,
+    /// Lookups in flight at once per server; more wait their turn. Default 32.
+    pub max_concurrent: usize,
+    /// Cache entries kept for remote providers. Default 10000; 0 turns the cache off.
+    pub cache_entries: usize,
+    /// How long a cached answer stays fresh. Default 300000 (5 minutes).
+    pub cache_ttl_ms: u64,
+    /// Grid for cache keys: centres are rounded to this many decimal degrees. Default 0.001.
+    pub cache_grid_deg: f64,
+}
+
+impl Default for PlacesConfig {
+    fn default() -> Self {
+        PlacesConfig {
+            provider: Provider::Auto,
+            url: None,
+            data_file: None,
+            timeout_ms: 5000,
+            max_concurrent: 32,
+            cache_entries: 10_000,
+            cache_ttl_ms: 300_000,
+            cache_grid_deg: 0.001,
+        }
+    }
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Folder of the per-server log files (`<dir>/<Name>.log`), created when missing. Default `logs`.
+    pub dir: PathBuf,
+    /// One of `error`, `warn`, `info`, `debug`, `trace`, `off`. Default `info`, which logs every
+    /// client line in and out, every link change and every flood.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            dir: PathBuf::from("logs"),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Timings, all in milliseconds, so tests can run a herd in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timings {
+    /// A neighbour link sends a PING this often. Default 500.
+    pub heartbeat_ms: u64,
+    /// A link that hears nothing for this long is dropped. Default 2000.
+    pub peer_timeout_ms: u64,
+    /// First back-off step after a failed dial (the first retry after a drop is immediate). Default 50.
+    pub backoff_initial_ms: u64,
+    /// Cap of the exponential back-off. Default 1000, so a restarted neighbour is linked within a second.
+    pub backoff_max_ms: u64,
+    /// Deadline for a TCP connect to a neighbour. Default 1000.
+    pub connect_timeout_ms: u64,
+    /// Deadline for the link handshake. Default 2000.
+    pub handshake_timeout_ms: u64,
+    /// A client connection idle this long is closed. Default 300000 (5 minutes).
+    pub client_idle_ms: u64,
+    /// A write to a client or neighbour that takes longer is abandoned and the connection cut. Default 5000.
+    pub write_timeout_ms: u64,
+    /// How long shutdown waits for replies under way. Default 5000.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            heartbeat_ms: 500,
+            peer_timeout_ms: 2000,
+            backoff_initial_ms: 50,
+            backoff_max_ms: 1000,
+            connect_timeout_ms: 1000,
+            handshake_timeout_ms: 2000,
+            client_idle_ms: 300_000,
+            write_timeout_ms: 5000,
+            shutdown_grace_ms: 5000,
+        }
+    }
+}
+
+impl Timings {
+    /// Milliseconds to a Duration.
+    pub fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+}
+
+/// Limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest line accepted from a client or neighbour, terminator excluded. Default 8192.
+    pub max_line: usize,
+    /// Client connections at once; past it a new client is closed at once (logged). Default 10000.
+    pub max_connections: usize,
+    /// Clients kept in the location table; an IAMAT for a new client past it gets `? `. Default 1000000.
+    pub max_clients: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 8192,
+            max_connections: 10_000,
+            max_clients: 1_000_000,
+        }
+    }
+}
+
+/// A config that cannot be used: the file, the field and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file it came from (`<embedded>` for the built-in default).
+    pub file: String,
+    /// The field path, e.g. `links[2]`, or `line 4, column 7` for a parse error.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            field: "file".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// The embedded 2023 herd.
+    pub fn embedded() -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_DEFAULT, "<embedded config/herd.ron>")
+    }
+
+    /// Parses and validates RON text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = ron::from_str(text).map_err(|e| ConfigError {
+            file: file.into(),
+            field: format!("line {}, column {}", e.span.start.line, e.span.start.col),
+            message: e.code.to_string(),
+        })?;
+        cfg.validate().map_err(|(field, message)| ConfigError {
+            file: file.into(),
+            field,
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.servers.is_empty() {
+            return Err(("servers".into(), "at least one server is needed".into()));
+        }
+        let mut names = HashSet::new();
+        let mut addrs = HashSet::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            let field = format!("servers[{i}]");
+            if s.name.is_empty() || s.name.bytes().any(|b| !b.is_ascii_graphic()) {
+                return Err((
+                    format!("{field}.name"),
+                    format!(
+                        "{:?} is not a valid name (printable ASCII, no spaces)",
+                        s.name
+                    ),
+                ));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err((
+                    format!("{field}.name"),
+                    format!("duplicate server name {:?}", s.name),
+                ));
+            }
+            let addr: SocketAddr = s.listen.parse().map_err(|_| {
+                (
+                    format!("{field}.listen"),
+                    format!("{:?} is not an IP:port address", s.listen),
+                )
+            })?;
+            if addr.port() != 0 && !addrs.insert(addr) {
+                return Err((
+                    format!("{field}.listen"),
+                    format!("duplicate address {addr} (also used by another server)"),
+                ));
+            }
+        }
+        let mut pairs = HashSet::new();
+        for (i, (a, b)) in self.links.iter().enumerate() {
+            let field = format!("links[{i}]");
+            for n in [a, b] {
+                if !names.contains(n.as_str()) {
+                    return Err((field, format!("unknown server {n:?}")));
+                }
+            }
+            if a == b {
+                return Err((field, format!("{a:?} cannot link to itself")));
+            }
+            let key = if a < b { (a, b) } else { (b, a) };
+            if !pairs.insert(key) {
+                return Err((field, format!("duplicate link {a:?}-{b:?}")));
+            }
+        }
+        if log::LevelFilter::from_str_opt(&self.log.level).is_none() {
+            return Err((
+                "log.level".into(),
+                format!(
+                    "{:?} is not one of off, error, warn, info, debug, trace",
+                    self.log.level
+                ),
+            ));
+        }
+        let t = &self.timings;
+        for (name, v) in [
+            ("timings.heartbeat_ms", t.heartbeat_ms),
+            ("timings.peer_timeout_ms", t.peer_timeout_ms),
+            ("timings.backoff_initial_ms", t.backoff_initial_ms),
+            ("timings.backoff_max_ms", t.backoff_max_ms),
+            ("timings.connect_timeout_ms", t.connect_timeout_ms),
+            ("timings.handshake_timeout_ms", t.handshake_timeout_ms),
+            ("timings.client_idle_ms", t.client_idle_ms),
+            ("timings.write_timeout_ms", t.write_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err((name.into(), "must be greater than 0".into()));
+            }
+        }
+        if t.peer_timeout_ms <= t.heartbeat_ms {
+            return Err((
+                "timings.peer_timeout_ms".into(),
+                "must be greater than timings.heartbeat_ms".into(),
+            ));
+        }
+        if self.limits.max_line < 64 {
+            return Err(("limits.max_line".into(), "must be at least 64".into()));
+        }
+        if self.limits.max_connections == 0 || self.limits.max_clients == 0 {
+            return Err((
+                "limits".into(),
+                "max_connections and max_clients must be greater than 0".into(),
+            ));
+        }
+        if self.places.max_concurrent == 0 {
+            return Err((
+                "places.max_concurrent".into(),
+                "must be greater than 0".into(),
+            ));
+        }
+        if !(self.places.cache_grid_deg > 0.0 && self.places.cache_grid_deg <= 1.0) {
+            return Err((
+                "places.cache_grid_deg".into(),
+                "must be in (0, 1]".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server called `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The listen address of `name` (validated at load).
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.server(name).and_then(|s| s.listen.parse().ok())
+    }
+
+    /// The neighbours of `name`, in config order.
+    pub fn neighbours(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (a, b) in &self.links {
+            if a == name {
+                out.push(b.clone());
+            } else if b == name {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// The log level (validated at load).
+    pub fn log_level(&self) -> log::LevelFilter {
+        log::LevelFilter::from_str_opt(&self.log.level).unwrap_or(log::LevelFilter::Info)
+    }
+
+    /// The herd secret: `HERD_SECRET` if set and non-empty, else the config's.
+    pub fn effective_secret(&self) -> Option<String> {
+        match std::env::var("HERD_SECRET") {
+            Ok(s) if !s.is_empty() => Some(s),
+            _ => self.secret.clone().filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// Parsing a level name without pulling FromStr errors through the code.
+trait LevelExt: Sized {
+    fn from_str_opt(s: &str) -> Option<Self>;
+}
+
+impl LevelExt for log::LevelFilter {
+    fn from_str_opt(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: &str) {
+        match Config::parse(text, "t.ron") {
+            Ok(_) => assert_eq!("ok", expected, "config {text}"),
+            Err(e) => assert_eq!(e.to_string(), expected, "config {text}"),
+        }
+    }
+
+    const TWO: &str = r#"servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:2")]"#;
+
+    #[test]
+    fn validation_names_file_field_and_reason() {
+        check(&format!("({TWO}, links: [(\"A\", \"B\")])"), "ok");
+        check(
+            &format!("({TWO}, links: [(\"A\", \"C\")])"),
+            "t.ron: links[0]: unknown server \"C\"",
+        );
+        check(
+            &format!("({TWO}, links: [(\"A\", \"A\")])"),
+            "t.ron: links[0]: \"A\" cannot link to itself",
+        );
+        check(
+            &format!("({TWO}, links: [(\"A\", \"B\"), (\"B\", \"A\")])"),
+            "t.ron: links[1]: duplicate link \"B\"-\"A\"",
+        );
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:1")], links: [])"#,
+            "t.ron: servers[1].listen: duplicate address 127.0.0.1:1 (also used by another server)",
+        );
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:1"), (name: "A", listen: "127.0.0.1:2")], links: [])"#,
+            "t.ron: servers[1].name: duplicate server name \"A\"",
+        );
+        check(
+            r#"(servers: [(name: "A", listen: "localhost")], links: [])"#,
+            "t.ron: servers[0].listen: \"localhost\" is not an IP:port address",
+        );
+        check(
+            &format!("({TWO}, links: [], log: (level: \"loud\"))"),
+            "t.ron: log.level: \"loud\" is not one of off, error, warn, info, debug, trace",
+        );
+        check(
+            &format!("({TWO}, links: [], timings: (heartbeat_ms: 0))"),
+            "t.ron: timings.heartbeat_ms: must be greater than 0",
+        );
+        check("(servers: [], links: [])", "t.ron: servers: at least one server is needed");
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        let err = Config::parse("(\n  servers: [],\n  linkz: [],\n)", "bad.ron").unwrap_err();
+        assert_eq!(err.file, "bad.ron");
+        assert!(err.field.starts_with("line 3, column"), "{err}");
+        assert!(err.message.contains("linkz"), "{err}");
+    }
+
+    #[test]
+    fn embedded_default_is_the_2023_herd() {
+        let cfg = Config::embedded().unwrap();
+        let names: Vec<_> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"]);
+        assert_eq!(cfg.addr("Clark").unwrap().port(), 10003);
+        assert_eq!(cfg.neighbours("Clark"), ["Jaquez", "Bona"]);
+        assert_eq!(cfg.neighbours("Campbell"), ["Bailey", "Bona", "Jaquez"]);
+    }
+
+    #[test]
+    fn every_shipped_config_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "ron") {
+                let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(cfg.servers.len(), 5, "{}", path.display());
+                assert_eq!(cfg.links.len(), 6, "{}", path.display());
+                n += 1;
+            }
+        }
+        assert_eq!(n, 5, "the five classic herds");
+    }
+}

@@ -1,0 +1,218 @@
+//! Typed events the server publishes for the console, the demo and metrics.
+//!
+//! Publishing never blocks and never allocates when nobody subscribes: each subscriber has a
+//! bounded channel, a full channel drops the event and counts it, and the event is only built
+//! (the closure passed to [`EventBus::publish`] only runs) when there is a subscriber.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Client or neighbour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnKind {
+    /// A client speaking IAMAT/WHATSAT.
+    Client,
+    /// A neighbouring server.
+    Peer,
+}
+
+/// Direction of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Received.
+    In,
+    /// Sent.
+    Out,
+}
+
+/// A neighbour link's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Handshake done; updates flow.
+    Up,
+    /// Dialing or handshaking.
+    Connecting,
+    /// Not connected; the dialer retries.
+    Down,
+    /// Cut by the operator; nobody retries until restored.
+    Cut,
+}
+
+/// One thing that happened.
+#[derive(Clone, Debug)]
+pub enum EventKind {
+    /// A connection opened (kind is Client until a HELLO makes it a Peer).
+    Opened {
+        /// Connection id.
+        id: u64,
+        /// Remote address.
+        addr: SocketAddr,
+    },
+    /// A connection closed.
+    Closed {
+        /// Connection id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A client line in, or a reply out (without its terminator).
+    Line {
+        /// Connection id.
+        id: u64,
+        /// In or out.
+        dir: Dir,
+        /// The bytes, lossily decoded.
+        text: String,
+    },
+    /// A neighbour link changed state.
+    Link {
+        /// Neighbour name.
+        peer: Arc<str>,
+        /// New state.
+        state: LinkState,
+        /// Why, when it went down or failed.
+        reason: Option<String>,
+    },
+    /// An update crossed a link.
+    Flood {
+        /// Neighbour name.
+        peer: Arc<str>,
+        /// Sent to, or received from, that neighbour.
+        dir: Dir,
+        /// The AT line.
+        at: Arc<[u8]>,
+        /// For received floods: whether it changed our table (false = ignored).
+        applied: bool,
+    },
+}
+
+/// An event with its server and time.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The server that published it.
+    pub server: Arc<str>,
+    /// When.
+    pub at: SystemTime,
+    /// What.
+    pub kind: EventKind,
+}
+
+/// Fan-out of events to bounded subscriber channels.
+#[derive(Debug)]
+pub struct EventBus {
+    /// The publishing server's name.
+    server: Arc<str>,
+    /// Open subscriptions.
+    subscribers: Mutex<Vec<async_channel::Sender<Event>>>,
+    /// Fast check that skips building events nobody reads.
+    active: AtomicBool,
+    /// Events lost to full subscriber channels.
+    dropped: AtomicU64,
+}
+
+impl EventBus {
+    /// A bus for `server` with no subscribers.
+    pub fn new(server: Arc<str>) -> Self {
+        EventBus {
+            server,
+            subscribers: Mutex::new(Vec::new()),
+            active: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// A new subscription that buffers at most `capacity` events.
+    pub fn subscribe(&self, capacity: usize) -> async_channel::Receiver<Event> {
+        let (tx, rx) = async_channel::bounded(capacity.max(1));
+        let mut subs = self.lock();
+        subs.push(tx);
+        self.active.store(true, Ordering::Release);
+        rx
+    }
+
+    /// Whether anybody listens (so callers can skip costly preparation).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Publishes the event `make` builds, if anybody listens. Never blocks.
+    pub fn publish(&self, make: impl FnOnce() -> EventKind) {
+        if !self.is_active() {
+            return;
+        }
+        let event = Event {
+            server: self.server.clone(),
+            at: SystemTime::now(),
+            kind: make(),
+        };
+        let mut subs = self.lock();
+        subs.retain(|tx| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(async_channel::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(async_channel::TrySendError::Closed(_)) => false,
+        });
+        if subs.is_empty() {
+            self.active.store(false, Ordering::Release);
+        }
+    }
+
+    /// Events dropped because a subscriber fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<async_channel::Sender<Event>>> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: u64) -> EventKind {
+        EventKind::Line {
+            id,
+            dir: Dir::In,
+            text: "x".into(),
+        }
+    }
+
+    #[test]
+    fn nothing_is_built_without_subscribers() {
+        let bus = EventBus::new("S".into());
+        let mut built = false;
+        bus.publish(|| {
+            built = true;
+            line(1)
+        });
+        assert!(!built);
+    }
+
+    #[test]
+    fn full_subscribers_drop_and_count_closed_ones_are_forgotten() {
+        let bus = EventBus::new("S".into());
+        let rx = bus.subscribe(2);
+        for i in 0..5 {
+            bus.publish(|| line(i));
+        }
+        assert_eq!(bus.dropped(), 3);
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| match e.kind {
+                EventKind::Line { id, .. } => id,
+                _ => u64::MAX,
+            })
+            .collect();
+        assert_eq!(got, [0, 1]);
+        drop(rx);
+        bus.publish(|| line(9));
+        assert!(!bus.is_active());
+    }
+}

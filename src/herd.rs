@@ -1,0 +1,146 @@
+//! Several servers of one config in one process: the demo, the console's herd view, and tests.
+//!
+//! With `ephemeral` every server binds `127.0.0.1:0` and the neighbours learn the real ports,
+//! so tests never collide with each other or with a herd already running on the machine.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::net::{self, lock, Server, ServerHandle, ServerSpec};
+use crate::places::Guarded;
+use crate::rt;
+
+/// A herd running in this process.
+pub struct LocalHerd {
+    /// The herd's config.
+    pub config: Arc<Config>,
+    /// Where each server listens (the real ports when ephemeral).
+    addrs: HashMap<String, SocketAddr>,
+    /// The Places provider every server shares.
+    places: Arc<Guarded>,
+    /// The servers running now.
+    running: Mutex<HashMap<String, ServerHandle>>,
+}
+
+impl LocalHerd {
+    /// Starts every server of `config`; with `ephemeral`, on fresh loopback ports.
+    pub async fn start(config: Config, places: Arc<Guarded>, ephemeral: bool) -> std::io::Result<LocalHerd> {
+        let config = Arc::new(config);
+        let mut listeners = Vec::new();
+        let mut addrs = HashMap::new();
+        for s in &config.servers {
+            let want: SocketAddr = if ephemeral {
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            } else {
+                config.addr(&s.name).ok_or_else(|| std::io::Error::other(format!("bad address for {}", s.name)))?
+            };
+            let l = rt::bind(want)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{} cannot listen on {want}: {e}", s.name)))?;
+            addrs.insert(s.name.clone(), l.local_addr()?);
+            listeners.push((s.name.clone(), l));
+        }
+        let herd = LocalHerd {
+            config,
+            addrs,
+            places,
+            running: Mutex::new(HashMap::new()),
+        };
+        for (name, l) in listeners {
+            let h = net::start_on(herd.spec(&name), l)?;
+            lock(&herd.running).insert(name, h);
+        }
+        Ok(herd)
+    }
+
+    fn spec(&self, name: &str) -> ServerSpec {
+        ServerSpec {
+            name: name.to_string(),
+            config: self.config.clone(),
+            neighbour_addrs: self.addrs.clone(),
+            places: self.places.clone(),
+        }
+    }
+
+    /// The server names, in config order.
+    pub fn names(&self) -> Vec<String> {
+        self.config.servers.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Where `name` listens.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs.get(name).copied()
+    }
+
+    /// The running server `name`, if it runs.
+    pub fn server(&self, name: &str) -> Option<Arc<Server>> {
+        lock(&self.running).get(name).map(|h| h.server.clone())
+    }
+
+    /// Stops server `name` as a crash would look to its neighbours (its links drop); false if
+    /// it was not running.
+    pub async fn stop_server(&self, name: &str) -> bool {
+        let handle = lock(&self.running).remove(name);
+        match handle {
+            Some(h) => {
+                h.shutdown().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Starts server `name` again on its address, with an empty table: it catches up from its
+    /// neighbours when its links come up.
+    pub async fn start_server(&self, name: &str) -> std::io::Result<()> {
+        if lock(&self.running).contains_key(name) {
+            return Ok(());
+        }
+        let addr = self
+            .addr(name)
+            .ok_or_else(|| std::io::Error::other(format!("no server {name}")))?;
+        let h = net::start(self.spec(name), addr).await?;
+        lock(&self.running).insert(name.to_string(), h);
+        Ok(())
+    }
+
+    /// Cuts the link between `a` and `b` on both sides; false if there is no such link.
+    pub fn cut_link(&self, a: &str, b: &str) -> bool {
+        self.each_side(a, b, |s, other| {
+            if let Some(p) = s.peer(other) {
+                p.cut()
+            }
+        })
+    }
+
+    /// Restores a cut link on both sides.
+    pub fn restore_link(&self, a: &str, b: &str) -> bool {
+        self.each_side(a, b, |s, other| {
+            if let Some(p) = s.peer(other) {
+                p.restore()
+            }
+        })
+    }
+
+    fn each_side(&self, a: &str, b: &str, f: impl Fn(&Server, &str)) -> bool {
+        if !self.config.neighbours(a).iter().any(|n| n == b) {
+            return false;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(s) = self.server(x) {
+                f(&s, y);
+            }
+        }
+        true
+    }
+
+    /// Stops every server.
+    pub async fn shutdown(self) {
+        let all: Vec<ServerHandle> = lock(&self.running).drain().map(|(_, h)| h).collect();
+        for h in all {
+            h.shutdown().await;
+        }
+    }
+}

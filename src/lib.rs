@@ -1,0 +1,19 @@
+//! herd: an application-server herd. Named servers accept plain-text TCP clients that report
+//! where they are (`IAMAT`) and ask what is near another client (`WHATSAT`), and flood every
+//! location update to their neighbours so that any server can answer for any client.
+//!
+//! See ARCHITECTURE.md for the codemap and the invariants.
+
+pub mod backoff;
+pub mod config;
+pub mod events;
+pub mod net;
+pub mod outbox;
+pub mod places;
+pub mod protocol;
+pub mod rt;
+pub mod state;
+pub mod wire;
+pub mod herd;
+pub mod logging;
+pub mod signals;

@@ -1,0 +1,242 @@
+//! One task per accepted connection: serves the client protocol, or hands a neighbour's HELLO to
+//! the link code. A connection whose first line is not a HELLO is a client for good.
+//!
+//! Replies go out in command order. Lines already buffered are answered together in one write
+//! (a batch never splits a reply); a WHATSAT first flushes what is waiting, so nothing waits on a
+//! Places lookup but the lines behind it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::{self, Either};
+use futures::AsyncWriteExt;
+
+use super::lines::{Framed, LineReader};
+use super::{peer, rt, ConnInfo, LastCommand, Server, TaskGuard};
+use crate::events::{Dir, EventKind};
+use crate::places::{json::whatsat_reply, NearbyQuery};
+use crate::protocol::{
+    format_at, invalid_reply, parse_at, parse_command, radius_metres, Command, Timestamp,
+};
+use crate::state::{Applied, Update};
+use crate::wire;
+
+/// Why a connection ended.
+enum End {
+    /// The client half-closed or closed.
+    Eof,
+    /// Another reason, for the log.
+    Other(String),
+}
+
+/// Serves one connection until it ends.
+pub(super) async fn serve(
+    server: Arc<Server>,
+    stream: rt::TcpStream,
+    addr: SocketAddr,
+    _task: TaskGuard,
+) {
+    let (info, killed) = server.register(addr);
+    let reader = LineReader::new(stream.clone(), server.config.limits.max_line);
+    let end = Conn {
+        server: &server,
+        info: &info,
+        writer: stream,
+        out: Vec::with_capacity(4096),
+    }
+    .run(reader, killed)
+    .await;
+    let reason = match &end {
+        End::Eof => "closed by client".to_string(),
+        End::Other(r) => r.clone(),
+    };
+    if !info.is_peer.load(Relaxed) {
+        log::info!(target: &server.log_target, "client {addr} (conn {}) closed: {reason}", info.id);
+    }
+    server.unregister(&info, &reason);
+}
+
+/// One client connection's state.
+struct Conn<'a> {
+    /// The server.
+    server: &'a Arc<Server>,
+    /// The console's view of this connection.
+    info: &'a Arc<ConnInfo>,
+    /// Where replies go.
+    writer: rt::TcpStream,
+    /// Replies waiting for the next write.
+    out: Vec<u8>,
+}
+
+impl Conn<'_> {
+    async fn run(
+        mut self,
+        mut reader: LineReader<rt::TcpStream>,
+        killed: async_channel::Receiver<()>,
+    ) -> End {
+        let idle = Duration::from_millis(self.server.config.timings.client_idle_ms);
+        let mut first = true;
+        loop {
+            while let Some(framed) = reader.next_line() {
+                let range = match framed {
+                    Framed::Line(r) => r,
+                    Framed::TooLong => return self.too_long(&reader).await,
+                };
+                if first && wire::is_hello(reader.line(range.clone())) {
+                    let hello = reader.line(range).to_vec();
+                    self.info.is_peer.store(true, Relaxed);
+                    self.info.set_last(LastCommand::Peer);
+                    return End::Other(peer::accept(self.server.clone(), self.info.clone(), reader, self.writer, &hello, killed)
+                        .await);
+                }
+                first = false;
+                self.line(reader.line(range)).await;
+                if !self.out.is_empty() && self.out.len() >= 64 * 1024 {
+                    if let Err(e) = self.flush().await {
+                        return End::Other(e);
+                    }
+                }
+            }
+            if let Err(e) = self.flush().await {
+                return End::Other(e);
+            }
+            let read = {
+                let fill = std::pin::pin!(rt::timeout(idle, reader.fill()));
+                let stop = std::pin::pin!(async {
+                    let kill = std::pin::pin!(killed.recv());
+                    let stop = std::pin::pin!(self.server.stop.wait());
+                    future::select(kill, stop).await;
+                });
+                match future::select(fill, stop).await {
+                    Either::Left((r, _)) => r,
+                    Either::Right(_) => return End::Other("server stopping or operator drop".into()),
+                }
+            };
+            match read {
+                None => return End::Other(format!("idle for {} ms", idle.as_millis())),
+                Some(Err(e)) => return End::Other(format!("read error: {e}")),
+                Some(Ok(0)) => {
+                    // End of stream: a final command without a newline is still answered.
+                    if let Some(rest) = reader.rest() {
+                        let rest = rest.to_vec();
+                        self.line(&rest).await;
+                    }
+                    return match self.flush().await {
+                        Ok(()) => End::Eof,
+                        Err(e) => End::Other(e),
+                    };
+                }
+                Some(Ok(n)) => {
+                    self.info.bytes_in.fetch_add(n as u64, Relaxed);
+                    self.server.stats.bytes_in.fetch_add(n as u64, Relaxed);
+                    self.info.touch();
+                }
+            }
+        }
+    }
+
+    async fn too_long<R: futures::AsyncRead + Unpin>(&mut self, reader: &LineReader<R>) -> End {
+        let _ = self.flush().await;
+        let max = self.server.config.limits.max_line;
+        log::warn!(target: &self.server.log_target,
+            "client {} (conn {}): line longer than {max} bytes ({} buffered); closing", self.info.addr, self.info.id,
+            reader.buffered());
+        End::Other(format!("line longer than {max} bytes"))
+    }
+
+    /// Answers one line into `out`.
+    async fn line(&mut self, line: &[u8]) {
+        let server = self.server;
+        server.stats.lines_in.fetch_add(1, Relaxed);
+        self.info.lines_in.fetch_add(1, Relaxed);
+        log::info!(target: &server.log_target, "in  {} {}", self.info.addr, line.escape_ascii());
+        server.events.publish(|| EventKind::Line {
+            id: self.info.id,
+            dir: Dir::In,
+            text: String::from_utf8_lossy(line).into_owned(),
+        });
+        let mut start = self.out.len();
+        match parse_command(line) {
+            Ok(Command::IAmAt(cmd)) => {
+                self.info.set_last(LastCommand::IAmAt);
+                let now = Timestamp::from_system_time(SystemTime::now());
+                let mut at = Vec::with_capacity(line.len() + 32);
+                format_at(&mut at, &server.name, now.0 - cmd.time.0, cmd.client, cmd.location_raw, cmd.time_raw);
+                let update = Update {
+                    client: cmd.client.into(),
+                    time: cmd.time,
+                    location: cmd.location,
+                    at: at.into(),
+                };
+                match server.accept_update(&update, None) {
+                    Applied::Full => invalid_reply(line, &mut self.out),
+                    _ => {
+                        self.out.extend_from_slice(&update.at);
+                        self.out.push(b'\n');
+                    }
+                }
+            }
+            Ok(Command::WhatsAt(cmd)) => {
+                self.info.set_last(LastCommand::WhatsAt);
+                let held = server.lookup(cmd.client);
+                let query = held.as_ref().and_then(|u| {
+                    let at = parse_at(&u.at)?;
+                    NearbyQuery::new(at.location_raw, radius_metres(cmd.radius_raw), usize::from(cmd.bound))
+                });
+                match (held, query) {
+                    (Some(u), Some(q)) => {
+                        // Replies already waiting go out before the lookup.
+                        if start > 0 {
+                            let _ = self.flush().await;
+                            start = 0;
+                        }
+                        let doc = server.places.nearby(q).await;
+                        log::info!(target: &server.log_target, "places {} for {}: {}", server.places.name(),
+                            cmd.client.escape_ascii(), crate::places::status_of(&doc));
+                        whatsat_reply(&u.at, &doc, &mut self.out);
+                    }
+                    _ => invalid_reply(line, &mut self.out),
+                }
+            }
+            Err(why) => {
+                self.info.set_last(LastCommand::Invalid);
+                log::info!(target: &server.log_target, "invalid from {}: {}", self.info.addr, why.reason());
+                invalid_reply(line, &mut self.out);
+            }
+        }
+        let start = start.min(self.out.len());
+        let reply = &self.out[start..];
+        log::info!(target: &server.log_target, "out {} {}", self.info.addr,
+            reply.strip_suffix(b"\n").unwrap_or(reply).escape_ascii());
+        server.events.publish(|| EventKind::Line {
+            id: self.info.id,
+            dir: Dir::Out,
+            text: String::from_utf8_lossy(reply).trim_end().to_string(),
+        });
+        server.stats.lines_out.fetch_add(1, Relaxed);
+        self.info.lines_out.fetch_add(1, Relaxed);
+    }
+
+    /// Writes what is waiting, as one write, within the write deadline.
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let deadline = Duration::from_millis(self.server.config.timings.write_timeout_ms);
+        let n = self.out.len() as u64;
+        let res = rt::timeout(deadline, self.writer.write_all(&self.out)).await;
+        self.out.clear();
+        match res {
+            Some(Ok(())) => {
+                self.info.bytes_out.fetch_add(n, Relaxed);
+                self.server.stats.bytes_out.fetch_add(n, Relaxed);
+                self.info.touch();
+                Ok(())
+            }
+            Some(Err(e)) => Err(format!("write error: {e}")),
+            None => Err(format!("write stalled for {} ms (slow reader)", deadline.as_millis())),
+        }
+    }
+}

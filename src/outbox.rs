@@ -1,0 +1,113 @@
+//! A neighbour's queue of updates waiting to be sent. Pure.
+//!
+//! It coalesces by client: only the newest update for a client waits, so its size never exceeds
+//! the number of clients the server knows, however far behind the neighbour falls. Updates
+//! leave in the order their clients first entered the queue.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::state::Update;
+
+/// Updates waiting for one neighbour.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Clients in the order they entered the queue.
+    order: VecDeque<Arc<[u8]>>,
+    /// The newest waiting update per client.
+    waiting: HashMap<Arc<[u8]>, Update>,
+}
+
+impl Outbox {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `update`, replacing an older waiting update for the same client.
+    pub fn push(&mut self, update: Update) {
+        match self.waiting.get_mut(&update.client) {
+            Some(held) => {
+                if update.is_newer_than(held) {
+                    *held = update;
+                }
+            }
+            None => {
+                self.order.push_back(update.client.clone());
+                self.waiting.insert(update.client.clone(), update);
+            }
+        }
+    }
+
+    /// Takes up to `max` updates, oldest client first.
+    pub fn take(&mut self, max: usize) -> Vec<Update> {
+        let mut out = Vec::with_capacity(max.min(self.order.len()));
+        while out.len() < max {
+            let Some(client) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(u) = self.waiting.remove(&client) {
+                out.push(u);
+            }
+        }
+        out
+    }
+
+    /// Updates waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Forgets everything waiting.
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.waiting.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(client: &str, t: u32) -> Update {
+        let line = format!("AT S +0.000000000 {client} +1+1 {t}");
+        Update::from_at_line(line.as_bytes()).unwrap()
+    }
+
+    fn check(pushes: &[(&str, u32)], expected: &[(&str, u32)]) {
+        let mut q = Outbox::new();
+        for (c, t) in pushes {
+            q.push(u(c, *t));
+        }
+        assert_eq!(q.len(), expected.len());
+        let got: Vec<Update> = q.take(usize::MAX);
+        let want: Vec<Update> = expected.iter().map(|(c, t)| u(c, *t)).collect();
+        assert_eq!(got, want, "{pushes:?}");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn coalesces_by_client_keeping_the_newest() {
+        check(&[("a", 1), ("b", 1), ("a", 2)], &[("a", 2), ("b", 1)]);
+        check(&[("a", 2), ("a", 1)], &[("a", 2)]);
+        check(&[("a", 1), ("b", 2), ("c", 3)], &[("a", 1), ("b", 2), ("c", 3)]);
+        check(&[], &[]);
+    }
+
+    #[test]
+    fn take_respects_the_batch_size() {
+        let mut q = Outbox::new();
+        for i in 0..10 {
+            q.push(u(&format!("c{i}"), i));
+        }
+        assert_eq!(q.take(4).len(), 4);
+        assert_eq!(q.len(), 6);
+        q.clear();
+        assert!(q.take(4).is_empty());
+    }
+}

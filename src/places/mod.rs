@@ -1,0 +1,212 @@
+//! Places: where WHATSAT finds what is near a client.
+//!
+//! A [`Places`] provider turns a centre, a radius and a bound into a document in the shape of
+//! Google's legacy Nearby Search response. Providers: the embedded GeoNames table (offline, the
+//! default without a key), Google legacy Nearby Search, and Google Places API (New) mapped to the
+//! legacy shape. [`Guarded`] puts a deadline and a concurrency cap in front of any of them, so a
+//! slow service never holds a client: past the deadline the reply carries a non-OK status.
+
+pub mod google;
+pub mod google_new;
+pub mod json;
+pub mod offline;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+/// The environment variable that holds the Google API key.
+pub const KEY_ENV: &str = "GOOGLE_PLACES_API_KEY";
+
+/// The environment variable that overrides the Google base URL.
+pub const URL_ENV: &str = "HERD_PLACES_URL";
+
+/// Builds the configured provider behind its deadline and cap. Errors say what is missing.
+pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> {
+    use crate::config::Provider;
+    let key = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
+    let base = std::env::var(URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| cfg.url.clone())
+        .unwrap_or_else(|| google::GOOGLE_BASE.to_string());
+    let deadline = Duration::from_millis(cfg.timeout_ms);
+    let need_key = |what: &str| format!("places provider {what} needs an API key in {KEY_ENV}");
+    let provider: Arc<dyn Places> = match (cfg.provider, key) {
+        (Provider::GoogleLegacy, Some(k)) | (Provider::Auto, Some(k)) => {
+            Arc::new(google::GoogleLegacy::new(&base, k, deadline))
+        }
+        (Provider::GoogleLegacy, None) => return Err(need_key("GoogleLegacy")),
+        (Provider::GoogleNew, Some(k)) => Arc::new(google_new::GoogleNew::new(&base, k, deadline)),
+        (Provider::GoogleNew, None) => return Err(need_key("GoogleNew")),
+        (Provider::Offline, _) | (Provider::Auto, None) => {
+            let table = match &cfg.data_file {
+                Some(path) => offline::OfflinePlaces::from_file(path)
+                    .map_err(|e| format!("places.data_file {}: {e}", path.display()))?,
+                None => offline::OfflinePlaces::embedded()
+                    .map_err(|e| format!("embedded places table: {e}"))?,
+            };
+            Arc::new(Offline(Arc::new(table)))
+        }
+    };
+    Ok(Arc::new(Guarded::new(provider, cfg.max_concurrent, deadline)))
+}
+
+/// What a WHATSAT asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NearbyQuery {
+    /// Centre latitude, degrees.
+    pub lat: f64,
+    /// Centre longitude, degrees.
+    pub lng: f64,
+    /// Centre latitude as the client wrote it, without a `+` (for query strings).
+    pub lat_text: String,
+    /// Centre longitude as the client wrote it, without a `+`.
+    pub lng_text: String,
+    /// Radius in metres, exact decimal text (`"500"` for 0.5 km).
+    pub radius_m: String,
+    /// Radius in metres as a number.
+    pub radius_m_f64: f64,
+    /// Most results to return (1..=20).
+    pub bound: usize,
+}
+
+impl NearbyQuery {
+    /// Builds a query from an ISO 6709 location field as the client sent it (`+34.06-118.44`).
+    pub fn new(location_raw: &[u8], radius_m: String, bound: usize) -> Option<NearbyQuery> {
+        let text = std::str::from_utf8(location_raw).ok()?;
+        // The longitude starts at the second sign.
+        let split = text.char_indices().skip(1).find(|(_, c)| *c == '+' || *c == '-')?.0;
+        let (lat, lng) = text.split_at(split);
+        let plain = |s: &str| s.strip_prefix('+').unwrap_or(s).to_string();
+        let radius_m_f64: f64 = radius_m.parse().ok()?;
+        Some(NearbyQuery {
+            lat: lat.parse().ok()?,
+            lng: lng.parse().ok()?,
+            lat_text: plain(lat),
+            lng_text: plain(lng),
+            radius_m,
+            radius_m_f64,
+            bound,
+        })
+    }
+}
+
+/// A source of nearby places, answering in Google's legacy shape. Never fails: a failure is a
+/// document with a non-OK `status`.
+pub trait Places: Send + Sync + 'static {
+    /// A short name for logs (`offline`, `google-legacy`, `google-new`).
+    fn name(&self) -> &'static str;
+    /// The places near `q`, at most `q.bound` of them.
+    fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value>;
+}
+
+/// A document with no results and the given status (and a message for the log and the client).
+pub fn status_doc(status: &str, message: Option<&str>) -> Value {
+    let mut doc = json!({ "html_attributions": [], "results": [], "status": status });
+    if let (Some(m), Some(obj)) = (message, doc.as_object_mut()) {
+        obj.insert("error_message".into(), Value::String(m.to_string()));
+    }
+    doc
+}
+
+/// Cuts `results` to `bound` entries and drops `next_page_token` (the page no longer matches).
+pub fn cut_to_bound(doc: &mut Value, bound: usize) {
+    if let Some(obj) = doc.as_object_mut() {
+        obj.shift_remove("next_page_token");
+        if let Some(Value::Array(results)) = obj.get_mut("results") {
+            results.truncate(bound);
+        }
+    }
+}
+
+/// The status of a document, for logs.
+pub fn status_of(doc: &Value) -> &str {
+    doc.get("status").and_then(Value::as_str).unwrap_or("?")
+}
+
+/// The offline GeoNames table as a provider (a lookup takes microseconds: it runs inline).
+pub struct Offline(pub Arc<offline::OfflinePlaces>);
+
+impl Places for Offline {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+
+    fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value> {
+        let table = self.0.clone();
+        Box::pin(async move { table.nearby(q.lat, q.lng, q.radius_m_f64, q.bound) })
+    }
+}
+
+/// A deadline and a concurrency cap in front of a provider.
+pub struct Guarded {
+    /// The provider.
+    inner: Arc<dyn Places>,
+    /// Lookups in flight at once.
+    permits: Arc<async_lock::Semaphore>,
+    /// Longest a client waits.
+    deadline: Duration,
+}
+
+impl Guarded {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Places>, max_concurrent: usize, deadline: Duration) -> Self {
+        Guarded {
+            inner,
+            permits: Arc::new(async_lock::Semaphore::new(max_concurrent.max(1))),
+            deadline,
+        }
+    }
+
+    /// The provider's name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// Looks up `q`, waiting at most the deadline (queueing for a permit included).
+    pub async fn nearby(&self, q: NearbyQuery) -> Value {
+        let bound = q.bound;
+        let lookup = async {
+            let _permit = self.permits.acquire().await;
+            self.inner.nearby(q).await
+        };
+        let mut doc = match crate::rt::timeout(self.deadline, lookup).await {
+            Some(doc) => doc,
+            None => status_doc(
+                "UNKNOWN_ERROR",
+                Some(&format!("places lookup timed out after {} ms", self.deadline.as_millis())),
+            ),
+        };
+        cut_to_bound(&mut doc, bound);
+        doc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_keep_the_clients_digits() {
+        let q = NearbyQuery::new(b"+34.068930-118.445127", "10000".into(), 5).unwrap();
+        assert_eq!((q.lat_text.as_str(), q.lng_text.as_str()), ("34.068930", "-118.445127"));
+        assert_eq!((q.lat, q.lng, q.radius_m_f64), (34.06893, -118.445127, 10000.0));
+        let q = NearbyQuery::new(b"-33.86+151.21", "500".into(), 1).unwrap();
+        assert_eq!((q.lat_text.as_str(), q.lng_text.as_str()), ("-33.86", "151.21"));
+        assert!(NearbyQuery::new(b"+34", "1".into(), 1).is_none());
+    }
+
+    #[test]
+    fn documents_are_cut_to_the_bound() {
+        let mut doc = json!({"html_attributions": [], "next_page_token": "x", "results": [1, 2, 3], "status": "OK"});
+        cut_to_bound(&mut doc, 2);
+        assert_eq!(doc, json!({"html_attributions": [], "results": [1, 2], "status": "OK"}));
+        assert_eq!(status_of(&doc), "OK");
+        let e = status_doc("REQUEST_DENIED", Some("no key"));
+        assert_eq!(e["error_message"], "no key");
+        assert_eq!(e["results"], json!([]));
+    }
+}

@@ -1,0 +1,29 @@
+//! async-std behind the seam (the default; discontinued upstream, see RUSTSEC-2025-0052).
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use async_std::net::{TcpListener, TcpStream};
+
+pub const NAME: &str = "async-std";
+
+pub fn spawn<F: Future<Output = ()> + Send + 'static>(fut: F) {
+    // The JoinHandle detaches on drop.
+    let _ = async_std::task::spawn(fut);
+}
+
+pub async fn sleep(d: Duration) {
+    async_std::task::sleep(d).await
+}
+
+pub async fn spawn_blocking<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    async_std::task::spawn_blocking(f).await
+}
+
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    async_std::task::block_on(fut)
+}

@@ -1,0 +1,76 @@
+//! The runtime seam: the only module that names an async runtime crate.
+//!
+//! Everything else spawns, sleeps, binds, connects and runs blocking calls through these
+//! functions, so the protocol, the state and the herd logic compile against `futures` alone.
+//! One file per runtime implements the same small surface; a Cargo feature picks which.
+//! To add a runtime: add `src/rt/<name>.rs` with the same items and a feature in Cargo.toml.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::{self, Either};
+
+#[cfg(all(feature = "rt-async-std", not(feature = "rt-smol")))]
+mod async_std_rt;
+#[cfg(all(feature = "rt-async-std", not(feature = "rt-smol")))]
+use async_std_rt as imp;
+
+#[cfg(feature = "rt-smol")]
+mod smol_rt;
+#[cfg(feature = "rt-smol")]
+use smol_rt as imp;
+
+#[cfg(not(any(feature = "rt-async-std", feature = "rt-smol")))]
+compile_error!("enable one runtime feature: rt-async-std (default) or rt-smol");
+
+pub use imp::{TcpListener, TcpStream};
+
+/// The name of the runtime this build runs on, for logs and `--version`.
+pub const RUNTIME: &str = imp::NAME;
+
+/// Runs `fut` in the background; it is never joined (tasks end through channels).
+pub fn spawn<F>(fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    imp::spawn(fut)
+}
+
+/// Waits for `d` without blocking a thread.
+pub async fn sleep(d: Duration) {
+    imp::sleep(d).await
+}
+
+/// Runs a blocking closure (HTTP calls, file IO) on the runtime's blocking pool.
+pub async fn spawn_blocking<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    imp::spawn_blocking(f).await
+}
+
+/// Drives `fut` to completion on the current thread (the binary's entry point, tests).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    imp::block_on(fut)
+}
+
+/// Binds a TCP listener.
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Opens a TCP connection.
+pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    TcpStream::connect(addr).await
+}
+
+/// Runs `fut` for at most `d`; `None` when the time ran out first.
+pub async fn timeout<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
+    let fut = std::pin::pin!(fut);
+    let timer = std::pin::pin!(sleep(d));
+    match future::select(fut, timer).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}

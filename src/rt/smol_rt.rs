@@ -1,0 +1,28 @@
+//! smol behind the seam (`--no-default-features --features rt-smol`).
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use smol::net::{TcpListener, TcpStream};
+
+pub const NAME: &str = "smol";
+
+pub fn spawn<F: Future<Output = ()> + Send + 'static>(fut: F) {
+    smol::spawn(fut).detach();
+}
+
+pub async fn sleep(d: Duration) {
+    smol::Timer::after(d).await;
+}
+
+pub async fn spawn_blocking<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    smol::unblock(f).await
+}
+
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    smol::block_on(fut)
+}

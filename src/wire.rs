@@ -1,0 +1,301 @@
+//! Server-to-server messages: encoding, decoding and the link handshake's MACs. Pure.
+//!
+//! A neighbour connects to the same port as clients and must open with a `HERD/1 HELLO` line;
+//! a connection that opened as a client stays a client forever, so no client line can ever be
+//! taken for a server message. The handshake is a challenge-response over HMAC-SHA256 keyed by
+//! the herd secret (an empty key when none is configured, in which case the acceptor also
+//! insists on a loopback peer address):
+//!
+//! ```text
+//! dialer   -> acceptor   HERD/1 HELLO <dialer> <acceptor> <dialer-incarnation> <dialer-nonce>
+//! acceptor -> dialer     HERD/1 WELCOME <acceptor> <acceptor-incarnation> <acceptor-nonce> <mac>
+//! dialer   -> acceptor   HERD/1 PROOF <mac>
+//! then, both ways:       UPDATE <AT line> | PING <n> | PONG <n>
+//! ```
+//!
+//! Both MACs cover both names, both incarnations and both nonces, with the role first, so
+//! neither can be replayed as the other or on another link.
+
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::protocol::fields;
+
+/// The first word of every handshake line.
+pub const MAGIC: &[u8] = b"HERD/1";
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// A nonce: 16 random bytes.
+pub type Nonce = [u8; 16];
+
+/// A MAC: 32 bytes of HMAC-SHA256.
+pub type MacBytes = [u8; 32];
+
+/// One decoded server-to-server line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerMsg<'a> {
+    /// The dialer introduces itself.
+    Hello {
+        /// Dialer's name.
+        from: &'a str,
+        /// The server the dialer believes it reached.
+        to: &'a str,
+        /// Dialer's incarnation (changes at every start).
+        incarnation: u64,
+        /// Dialer's challenge.
+        nonce: Nonce,
+    },
+    /// The acceptor answers and proves it knows the secret.
+    Welcome {
+        /// Acceptor's name.
+        from: &'a str,
+        /// Acceptor's incarnation.
+        incarnation: u64,
+        /// Acceptor's challenge.
+        nonce: Nonce,
+        /// Acceptor's proof.
+        mac: MacBytes,
+    },
+    /// The dialer proves it knows the secret.
+    Proof {
+        /// Dialer's proof.
+        mac: MacBytes,
+    },
+    /// A location update: the AT line as the origin server produced it.
+    Update(&'a [u8]),
+    /// Liveness probe.
+    Ping(u64),
+    /// Answer to a probe.
+    Pong(u64),
+}
+
+/// True if a connection's first line is a neighbour's HELLO (the only way into peer mode).
+pub fn is_hello(line: &[u8]) -> bool {
+    let mut f = fields(line);
+    f.next() == Some(MAGIC) && f.next() == Some(b"HELLO".as_slice())
+}
+
+/// Decodes one line (terminator removed); `None` for anything malformed.
+pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
+    if let Some(rest) = line.strip_prefix(b"UPDATE ") {
+        return Some(PeerMsg::Update(rest));
+    }
+    let f: Vec<&[u8]> = fields(line).collect();
+    match f.as_slice() {
+        [b"PING", n] => Some(PeerMsg::Ping(parse_u64(n)?)),
+        [b"PONG", n] => Some(PeerMsg::Pong(parse_u64(n)?)),
+        [m, b"HELLO", from, to, inc, nonce] if *m == MAGIC => Some(PeerMsg::Hello {
+            from: name(from)?,
+            to: name(to)?,
+            incarnation: parse_hex_u64(inc)?,
+            nonce: parse_hex(nonce)?,
+        }),
+        [m, b"WELCOME", from, inc, nonce, mac] if *m == MAGIC => Some(PeerMsg::Welcome {
+            from: name(from)?,
+            incarnation: parse_hex_u64(inc)?,
+            nonce: parse_hex(nonce)?,
+            mac: parse_hex(mac)?,
+        }),
+        [m, b"PROOF", mac] if *m == MAGIC => Some(PeerMsg::Proof {
+            mac: parse_hex(mac)?,
+        }),
+        _ => None,
+    }
+}
+
+/// Appends the encoding of `msg` and a newline.
+pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
+    let text = match msg {
+        PeerMsg::Update(at) => {
+            out.extend_from_slice(b"UPDATE ");
+            out.extend_from_slice(at);
+            out.push(b'\n');
+            return;
+        }
+        PeerMsg::Ping(n) => format!("PING {n}"),
+        PeerMsg::Pong(n) => format!("PONG {n}"),
+        PeerMsg::Hello {
+            from,
+            to,
+            incarnation,
+            nonce,
+        } => format!(
+            "HERD/1 HELLO {from} {to} {incarnation:016x} {}",
+            hex::encode(nonce)
+        ),
+        PeerMsg::Welcome {
+            from,
+            incarnation,
+            nonce,
+            mac,
+        } => format!(
+            "HERD/1 WELCOME {from} {incarnation:016x} {} {}",
+            hex::encode(nonce),
+            hex::encode(mac)
+        ),
+        PeerMsg::Proof { mac } => format!("HERD/1 PROOF {}", hex::encode(mac)),
+    };
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}
+
+/// Which side of the handshake a MAC proves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The side that dialed.
+    Dialer,
+    /// The side that accepted.
+    Acceptor,
+}
+
+/// Everything both sides know once HELLO and WELCOME have crossed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transcript {
+    /// Dialer's name.
+    pub dialer: String,
+    /// Acceptor's name.
+    pub acceptor: String,
+    /// Dialer's incarnation.
+    pub dialer_incarnation: u64,
+    /// Acceptor's incarnation.
+    pub acceptor_incarnation: u64,
+    /// Dialer's nonce.
+    pub dialer_nonce: Nonce,
+    /// Acceptor's nonce.
+    pub acceptor_nonce: Nonce,
+}
+
+impl Transcript {
+    fn keyed(&self, secret: &[u8], role: Role) -> HmacSha256 {
+        // HMAC accepts keys of any length, the empty one included.
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let role = match role {
+            Role::Dialer => "dialer",
+            Role::Acceptor => "acceptor",
+        };
+        let text = format!(
+            "herd/1|{role}|{}|{}|{:016x}|{:016x}|{}|{}",
+            self.dialer,
+            self.acceptor,
+            self.dialer_incarnation,
+            self.acceptor_incarnation,
+            hex::encode(self.dialer_nonce),
+            hex::encode(self.acceptor_nonce)
+        );
+        mac.update(text.as_bytes());
+        mac
+    }
+
+    /// The MAC that `role` sends.
+    pub fn mac(&self, secret: &[u8], role: Role) -> MacBytes {
+        self.keyed(secret, role).finalize().into_bytes().into()
+    }
+
+    /// Checks, in constant time, the MAC that `role` sent.
+    pub fn verify(&self, secret: &[u8], role: Role, mac: &MacBytes) -> bool {
+        self.keyed(secret, role).verify_slice(mac).is_ok()
+    }
+}
+
+fn name(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
+}
+
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn parse_hex_u64(b: &[u8]) -> Option<u64> {
+    u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
+}
+
+fn parse_hex<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(b, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(msg: PeerMsg<'_>) {
+        let mut out = Vec::new();
+        encode(&msg, &mut out);
+        assert_eq!(out.last(), Some(&b'\n'));
+        assert_eq!(decode(&out[..out.len() - 1]), Some(msg));
+    }
+
+    #[test]
+    fn every_message_roundtrips() {
+        roundtrip(PeerMsg::Update(b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503"));
+        roundtrip(PeerMsg::Ping(0));
+        roundtrip(PeerMsg::Pong(u64::MAX));
+        roundtrip(PeerMsg::Hello {
+            from: "Bona",
+            to: "Clark",
+            incarnation: 42,
+            nonce: [7; 16],
+        });
+        roundtrip(PeerMsg::Welcome {
+            from: "Clark",
+            incarnation: u64::MAX,
+            nonce: [1; 16],
+            mac: [9; 32],
+        });
+        roundtrip(PeerMsg::Proof { mac: [3; 32] });
+    }
+
+    fn check_decode(line: &str, ok: bool) {
+        assert_eq!(decode(line.as_bytes()).is_some(), ok, "{line:?}");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        check_decode("", false);
+        check_decode("PING", false);
+        check_decode("PING -1", false);
+        check_decode("PING 1 2", false);
+        check_decode("PONG x", false);
+        check_decode("HERD/1 PROOF abc", false);
+        check_decode("HERD/1 HELLO a b 1", false);
+        check_decode("HERD/1 HELLO a b zz 00000000000000000000000000000000", false);
+        check_decode("HERD/2 PROOF 00", false);
+        check_decode("IAMAT kiwi +1+1 1", false);
+        check_decode("PING 18446744073709551615", true);
+    }
+
+    #[test]
+    fn hello_is_recognised_only_as_a_first_word_pair() {
+        assert!(is_hello(b"HERD/1 HELLO a b 1 00"));
+        assert!(is_hello(b"  HERD/1\tHELLO"));
+        assert!(!is_hello(b"HERD/1 PROOF"));
+        assert!(!is_hello(b"IAMAT HERD/1 HELLO"));
+        assert!(!is_hello(b""));
+    }
+
+    #[test]
+    fn macs_bind_role_secret_and_transcript() {
+        let t = Transcript {
+            dialer: "Bona".into(),
+            acceptor: "Clark".into(),
+            dialer_incarnation: 1,
+            acceptor_incarnation: 2,
+            dialer_nonce: [1; 16],
+            acceptor_nonce: [2; 16],
+        };
+        let d = t.mac(b"s3cret", Role::Dialer);
+        assert!(t.verify(b"s3cret", Role::Dialer, &d));
+        assert!(!t.verify(b"s3cret", Role::Acceptor, &d), "role is bound");
+        assert!(!t.verify(b"other", Role::Dialer, &d), "secret is bound");
+        let mut t2 = t.clone();
+        t2.acceptor_nonce = [3; 16];
+        assert!(!t2.verify(b"s3cret", Role::Dialer, &d), "nonce is bound");
+        // The empty key (no secret configured) still works and still binds the transcript.
+        let e = t.mac(b"", Role::Acceptor);
+        assert!(t.verify(b"", Role::Acceptor, &e));
+        assert!(!t2.verify(b"", Role::Acceptor, &e));
+    }
+}
