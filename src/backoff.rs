@@ -19,7 +19,11 @@ mod tests {
     use super::*;
 
     fn check(failures: u32, rand01: f64, expected_ms: u64) {
-        assert_eq!(backoff(failures, 50, 1000, rand01), Duration::from_millis(expected_ms), "{failures} {rand01}");
+        assert_eq!(
+            backoff(failures, 50, 1000, rand01),
+            Duration::from_millis(expected_ms),
+            "{failures} {rand01}"
+        );
     }
 
     #[test]

@@ -341,10 +341,7 @@ impl Config {
             ));
         }
         if !(self.places.cache_grid_deg > 0.0 && self.places.cache_grid_deg <= 1.0) {
-            return Err((
-                "places.cache_grid_deg".into(),
-                "must be in (0, 1]".into(),
-            ));
+            return Err(("places.cache_grid_deg".into(), "must be in (0, 1]".into()));
         }
         Ok(())
     }
@@ -408,7 +405,8 @@ mod tests {
         }
     }
 
-    const TWO: &str = r#"servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:2")]"#;
+    const TWO: &str =
+        r#"servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:2")]"#;
 
     #[test]
     fn validation_names_file_field_and_reason() {
@@ -445,7 +443,10 @@ mod tests {
             &format!("({TWO}, links: [], timings: (heartbeat_ms: 0))"),
             "t.ron: timings.heartbeat_ms: must be greater than 0",
         );
-        check("(servers: [], links: [])", "t.ron: servers: at least one server is needed");
+        check(
+            "(servers: [], links: [])",
+            "t.ron: servers: at least one server is needed",
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub struct LocalHerd {
 
 impl LocalHerd {
     /// Starts every server of `config`; with `ephemeral`, on fresh loopback ports.
-    pub async fn start(config: Config, places: Arc<Guarded>, ephemeral: bool) -> std::io::Result<LocalHerd> {
+    pub async fn start(
+        config: Config,
+        places: Arc<Guarded>,
+        ephemeral: bool,
+    ) -> std::io::Result<LocalHerd> {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
         let mut addrs = HashMap::new();
@@ -34,11 +38,13 @@ impl LocalHerd {
             let want: SocketAddr = if ephemeral {
                 SocketAddr::from(([127, 0, 0, 1], 0))
             } else {
-                config.addr(&s.name).ok_or_else(|| std::io::Error::other(format!("bad address for {}", s.name)))?
+                config
+                    .addr(&s.name)
+                    .ok_or_else(|| std::io::Error::other(format!("bad address for {}", s.name)))?
             };
-            let l = rt::bind(want)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{} cannot listen on {want}: {e}", s.name)))?;
+            let l = rt::bind(want).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{} cannot listen on {want}: {e}", s.name))
+            })?;
             addrs.insert(s.name.clone(), l.local_addr()?);
             listeners.push((s.name.clone(), l));
         }

@@ -7,13 +7,13 @@
 pub mod backoff;
 pub mod config;
 pub mod events;
+pub mod herd;
+pub mod logging;
 pub mod net;
 pub mod outbox;
 pub mod places;
 pub mod protocol;
 pub mod rt;
+pub mod signals;
 pub mod state;
 pub mod wire;
-pub mod herd;
-pub mod logging;
-pub mod signals;

@@ -83,7 +83,11 @@ fn load_config(path: Option<&Path>) -> Result<Config, String> {
 
 fn check(path: Option<&Path>) -> Result<(), String> {
     let cfg = load_config(path)?;
-    println!("config ok: {} servers, {} links", cfg.servers.len(), cfg.links.len());
+    println!(
+        "config ok: {} servers, {} links",
+        cfg.servers.len(),
+        cfg.links.len()
+    );
     for s in &cfg.servers {
         let n = cfg.neighbours(&s.name);
         println!("  {:<12} {:<22} <-> {}", s.name, s.listen, n.join(", "));
@@ -91,11 +95,19 @@ fn check(path: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
-fn run(name: &str, path: Option<&Path>, log_dir: Option<PathBuf>, console: bool) -> Result<(), String> {
+fn run(
+    name: &str,
+    path: Option<&Path>,
+    log_dir: Option<PathBuf>,
+    console: bool,
+) -> Result<(), String> {
     let cfg = load_config(path)?;
     let Some(addr) = cfg.addr(name) else {
         let names: Vec<_> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
-        return Err(format!("no server named {name:?} in the config; its servers are {}", names.join(", ")));
+        return Err(format!(
+            "no server named {name:?} in the config; its servers are {}",
+            names.join(", ")
+        ));
     };
     let dir = log_dir.unwrap_or_else(|| cfg.log.dir.clone());
     let _logs = logging::init(&logging::LogSetup {

@@ -9,8 +9,8 @@ use crate::net::{stop_channel, Stop};
 
 /// Starts listening; the returned [`Stop`] fires at the first SIGTERM or SIGINT.
 pub fn listen() -> Result<Stop, String> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let (handle, stop) = stop_channel();
     std::thread::Builder::new()
         .name("signals".into())

@@ -122,10 +122,7 @@ impl LocationTable {
 
 /// The neighbours an update goes to: every neighbour but the one it came from.
 pub fn flood_targets<'a>(neighbours: &'a [Arc<str>], from: Option<&str>) -> Vec<&'a Arc<str>> {
-    neighbours
-        .iter()
-        .filter(|n| Some(&***n) != from)
-        .collect()
+    neighbours.iter().filter(|n| Some(&***n) != from).collect()
 }
 
 #[cfg(test)]
@@ -163,7 +160,14 @@ mod tests {
     #[test]
     fn every_permutation_converges() {
         let lines = [OLD, NEW, TIE];
-        let perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let perms = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
         for p in perms {
             let mut table = LocationTable::new(10);
             for i in p {
@@ -189,7 +193,10 @@ mod tests {
     fn floods_skip_the_source() {
         let n: Vec<Arc<str>> = vec!["Bona".into(), "Jaquez".into()];
         let names = |from| -> Vec<String> {
-            flood_targets(&n, from).iter().map(|s| s.to_string()).collect()
+            flood_targets(&n, from)
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         };
         assert_eq!(names(None), ["Bona", "Jaquez"]);
         assert_eq!(names(Some("Bona")), ["Jaquez"]);

@@ -230,7 +230,9 @@ mod tests {
 
     #[test]
     fn every_message_roundtrips() {
-        roundtrip(PeerMsg::Update(b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503"));
+        roundtrip(PeerMsg::Update(
+            b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
+        ));
         roundtrip(PeerMsg::Ping(0));
         roundtrip(PeerMsg::Pong(u64::MAX));
         roundtrip(PeerMsg::Hello {
@@ -261,7 +263,10 @@ mod tests {
         check_decode("PONG x", false);
         check_decode("HERD/1 PROOF abc", false);
         check_decode("HERD/1 HELLO a b 1", false);
-        check_decode("HERD/1 HELLO a b zz 00000000000000000000000000000000", false);
+        check_decode(
+            "HERD/1 HELLO a b zz 00000000000000000000000000000000",
+            false,
+        );
         check_decode("HERD/2 PROOF 00", false);
         check_decode("IAMAT kiwi +1+1 1", false);
         check_decode("PING 18446744073709551615", true);

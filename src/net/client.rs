@@ -88,8 +88,17 @@ impl Conn<'_> {
                     let hello = reader.line(range).to_vec();
                     self.info.is_peer.store(true, Relaxed);
                     self.info.set_last(LastCommand::Peer);
-                    return End::Other(peer::accept(self.server.clone(), self.info.clone(), reader, self.writer, &hello, killed)
-                        .await);
+                    return End::Other(
+                        peer::accept(
+                            self.server.clone(),
+                            self.info.clone(),
+                            reader,
+                            self.writer,
+                            &hello,
+                            killed,
+                        )
+                        .await,
+                    );
                 }
                 first = false;
                 self.line(reader.line(range)).await;
@@ -111,7 +120,9 @@ impl Conn<'_> {
                 });
                 match future::select(fill, stop).await {
                     Either::Left((r, _)) => r,
-                    Either::Right(_) => return End::Other("server stopping or operator drop".into()),
+                    Either::Right(_) => {
+                        return End::Other("server stopping or operator drop".into())
+                    }
                 }
             };
             match read {
@@ -163,7 +174,14 @@ impl Conn<'_> {
                 self.info.set_last(LastCommand::IAmAt);
                 let now = Timestamp::from_system_time(SystemTime::now());
                 let mut at = Vec::with_capacity(line.len() + 32);
-                format_at(&mut at, &server.name, now.0 - cmd.time.0, cmd.client, cmd.location_raw, cmd.time_raw);
+                format_at(
+                    &mut at,
+                    &server.name,
+                    now.0 - cmd.time.0,
+                    cmd.client,
+                    cmd.location_raw,
+                    cmd.time_raw,
+                );
                 let update = Update {
                     client: cmd.client.into(),
                     time: cmd.time,
@@ -183,7 +201,11 @@ impl Conn<'_> {
                 let held = server.lookup(cmd.client);
                 let query = held.as_ref().and_then(|u| {
                     let at = parse_at(&u.at)?;
-                    NearbyQuery::new(at.location_raw, radius_metres(cmd.radius_raw), usize::from(cmd.bound))
+                    NearbyQuery::new(
+                        at.location_raw,
+                        radius_metres(cmd.radius_raw),
+                        usize::from(cmd.bound),
+                    )
                 });
                 match (held, query) {
                     (Some(u), Some(q)) => {
@@ -236,7 +258,10 @@ impl Conn<'_> {
                 Ok(())
             }
             Some(Err(e)) => Err(format!("write error: {e}")),
-            None => Err(format!("write stalled for {} ms (slow reader)", deadline.as_millis())),
+            None => Err(format!(
+                "write stalled for {} ms (slow reader)",
+                deadline.as_millis()
+            )),
         }
     }
 }

@@ -118,7 +118,9 @@ mod tests {
             loop {
                 while let Some(f) = r.next_line() {
                     match f {
-                        Framed::Line(range) => got.push(String::from_utf8_lossy(r.line(range)).into_owned()),
+                        Framed::Line(range) => {
+                            got.push(String::from_utf8_lossy(r.line(range)).into_owned())
+                        }
                         Framed::TooLong => {
                             got.push("<too long>".into());
                             return;

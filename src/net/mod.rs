@@ -276,7 +276,8 @@ impl Server {
             kill,
         });
         lock(&self.conns).insert(info.id, info.clone());
-        self.events.publish(|| EventKind::Opened { id: info.id, addr });
+        self.events
+            .publish(|| EventKind::Opened { id: info.id, addr });
         (info, killed)
     }
 

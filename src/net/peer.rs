@@ -223,7 +223,10 @@ fn nonce() -> Nonce {
 }
 
 /// Reads one handshake line within the handshake deadline.
-async fn read_line(server: &Server, reader: &mut LineReader<rt::TcpStream>) -> Result<Vec<u8>, String> {
+async fn read_line(
+    server: &Server,
+    reader: &mut LineReader<rt::TcpStream>,
+) -> Result<Vec<u8>, String> {
     let deadline = Duration::from_millis(server.config.timings.handshake_timeout_ms);
     let end = Instant::now() + deadline;
     loop {
@@ -234,7 +237,12 @@ async fn read_line(server: &Server, reader: &mut LineReader<rt::TcpStream>) -> R
         }
         let left = end.saturating_duration_since(Instant::now());
         match rt::timeout(left, reader.fill()).await {
-            None => return Err(format!("no handshake answer within {} ms", deadline.as_millis())),
+            None => {
+                return Err(format!(
+                    "no handshake answer within {} ms",
+                    deadline.as_millis()
+                ))
+            }
             Some(Ok(0)) => return Err("closed during handshake".into()),
             Some(Err(e)) => return Err(format!("read error during handshake: {e}")),
             Some(Ok(_)) => {}
@@ -242,7 +250,11 @@ async fn read_line(server: &Server, reader: &mut LineReader<rt::TcpStream>) -> R
     }
 }
 
-async fn send(server: &Server, writer: &mut rt::TcpStream, msg: &PeerMsg<'_>) -> Result<(), String> {
+async fn send(
+    server: &Server,
+    writer: &mut rt::TcpStream,
+    msg: &PeerMsg<'_>,
+) -> Result<(), String> {
     let mut buf = Vec::with_capacity(160);
     wire::encode(msg, &mut buf);
     write(server, writer, &buf).await
@@ -253,7 +265,10 @@ async fn write(server: &Server, writer: &mut rt::TcpStream, buf: &[u8]) -> Resul
     match rt::timeout(deadline, writer.write_all(buf)).await {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => Err(format!("write error: {e}")),
-        None => Err(format!("write stalled for {} ms (neighbour not reading)", deadline.as_millis())),
+        None => Err(format!(
+            "write stalled for {} ms (neighbour not reading)",
+            deadline.as_millis()
+        )),
     }
 }
 
@@ -262,6 +277,7 @@ async fn write(server: &Server, writer: &mut rt::TcpStream, buf: &[u8]) -> Resul
 pub(super) async fn dial_loop(server: Arc<Server>, link: Arc<PeerLink>, _task: TaskGuard) {
     let t = server.config.timings.clone();
     let mut failures = 0u32;
+    let mut last_error = String::new();
     while !server.stop.is_set() {
         if link.is_cut() {
             let restored = std::pin::pin!(link.restored.1.recv());
@@ -271,7 +287,12 @@ pub(super) async fn dial_loop(server: Arc<Server>, link: Arc<PeerLink>, _task: T
             continue;
         }
         if failures > 0 {
-            let d = backoff(failures, t.backoff_initial_ms, t.backoff_max_ms, fastrand::f64());
+            let d = backoff(
+                failures,
+                t.backoff_initial_ms,
+                t.backoff_max_ms,
+                fastrand::f64(),
+            );
             let sleep = std::pin::pin!(rt::sleep(d));
             let stop = std::pin::pin!(server.stop.wait());
             if let Either::Right(_) = future::select(sleep, stop).await {
@@ -286,16 +307,26 @@ pub(super) async fn dial_loop(server: Arc<Server>, link: Arc<PeerLink>, _task: T
             Ok(reason) => {
                 log::warn!(target: &server.log_target, "link to {} dropped: {reason}", link.name);
                 failures = 0;
+                last_error.clear();
             }
             Err(e) => {
-                if failures == 0 || log::log_enabled!(target: &server.log_target, log::Level::Debug) {
+                // Each new reason is logged once; repeats only at debug level, so a neighbour
+                // that stays down costs one line, not one a second.
+                if e != last_error {
                     log::warn!(target: &server.log_target, "link to {} at {} failed: {e}", link.name, link.addr);
+                } else {
+                    log::debug!(target: &server.log_target, "link to {} at {} failed again: {e}", link.name, link.addr);
                 }
+                last_error.clone_from(&e);
                 failures = failures.saturating_add(1);
                 if !link.is_cut() {
                     link.set_state(LinkState::Down, Some(e.clone()));
                 }
-                server.events.publish(|| EventKind::Link { peer: link.name.clone(), state: LinkState::Down, reason: Some(e) });
+                server.events.publish(|| EventKind::Link {
+                    peer: link.name.clone(),
+                    state: LinkState::Down,
+                    reason: Some(e),
+                });
             }
         }
     }
@@ -304,8 +335,18 @@ pub(super) async fn dial_loop(server: Arc<Server>, link: Arc<PeerLink>, _task: T
 /// One dial: connect, handshake, run. `Ok(reason)` once a link that came up has dropped.
 async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Result<String, String> {
     let t = &server.config.timings;
-    let stream = match rt::timeout(Duration::from_millis(t.connect_timeout_ms), rt::connect(link.addr)).await {
-        None => return Err(format!("connect timed out after {} ms", t.connect_timeout_ms)),
+    let stream = match rt::timeout(
+        Duration::from_millis(t.connect_timeout_ms),
+        rt::connect(link.addr),
+    )
+    .await
+    {
+        None => {
+            return Err(format!(
+                "connect timed out after {} ms",
+                t.connect_timeout_ms
+            ))
+        }
         Some(Err(e)) => return Err(format!("connect: {e}")),
         Some(Ok(s)) => s,
     };
@@ -328,16 +369,29 @@ async fn dial_handshake(
     let mut reader = LineReader::new(stream.clone(), server.config.limits.max_line);
     let mut writer = stream;
     let my_nonce = nonce();
-    send(server, &mut writer, &PeerMsg::Hello {
-        from: &server.name,
-        to: &link.name,
-        incarnation: server.incarnation,
-        nonce: my_nonce,
-    })
+    send(
+        server,
+        &mut writer,
+        &PeerMsg::Hello {
+            from: &server.name,
+            to: &link.name,
+            incarnation: server.incarnation,
+            nonce: my_nonce,
+        },
+    )
     .await?;
     let line = read_line(server, &mut reader).await?;
-    let Some(PeerMsg::Welcome { from, incarnation, nonce: their_nonce, mac }) = wire::decode(&line) else {
-        return Err(format!("expected WELCOME, got {:?}", String::from_utf8_lossy(&line)));
+    let Some(PeerMsg::Welcome {
+        from,
+        incarnation,
+        nonce: their_nonce,
+        mac,
+    }) = wire::decode(&line)
+    else {
+        return Err(format!(
+            "expected WELCOME, got {:?}",
+            String::from_utf8_lossy(&line)
+        ));
     };
     if from != &*link.name {
         return Err(format!("expected {} but {from} answered", link.name));
@@ -351,7 +405,10 @@ async fn dial_handshake(
         acceptor_nonce: their_nonce,
     };
     if !transcript.verify(server.secret(), Role::Acceptor, &mac) {
-        return Err(format!("{} failed authentication (different herd secret?)", link.name));
+        return Err(format!(
+            "{} failed authentication (different herd secret?)",
+            link.name
+        ));
     }
     let proof = transcript.mac(server.secret(), Role::Dialer);
     send(server, &mut writer, &PeerMsg::Proof { mac: proof }).await?;
@@ -372,8 +429,17 @@ pub(super) async fn accept(
         log::warn!(target: &server.log_target, "refused neighbour handshake from {addr}: {why}");
         format!("refused handshake: {why}")
     };
-    let Some(PeerMsg::Hello { from, to, incarnation, nonce: their_nonce }) = wire::decode(hello) else {
-        return refuse(format!("malformed HELLO {:?}", String::from_utf8_lossy(hello)));
+    let Some(PeerMsg::Hello {
+        from,
+        to,
+        incarnation,
+        nonce: their_nonce,
+    }) = wire::decode(hello)
+    else {
+        return refuse(format!(
+            "malformed HELLO {:?}",
+            String::from_utf8_lossy(hello)
+        ));
     };
     if to != &*server.name {
         return refuse(format!("HELLO is for {to:?}, this is {}", server.name));
@@ -385,7 +451,9 @@ pub(super) async fn accept(
         return refuse(format!("{from} dialed, but {} owns that link", server.name));
     }
     if server.secret().is_empty() && !addr.ip().is_loopback() {
-        return refuse("no herd secret is configured, so only loopback neighbours are accepted".into());
+        return refuse(
+            "no herd secret is configured, so only loopback neighbours are accepted".into(),
+        );
     }
     if link.is_cut() {
         return refuse(format!("link to {from} is cut by the operator"));
@@ -414,7 +482,11 @@ pub(super) async fn accept(
     };
     match wire::decode(&proof) {
         Some(PeerMsg::Proof { mac }) if transcript.verify(server.secret(), Role::Dialer, &mac) => {}
-        Some(PeerMsg::Proof { .. }) => return refuse(format!("{from} failed authentication (different herd secret?)")),
+        Some(PeerMsg::Proof { .. }) => {
+            return refuse(format!(
+                "{from} failed authentication (different herd secret?)"
+            ))
+        }
         _ => return refuse(format!("expected PROOF from {from}")),
     }
     run_link(&server, &link, reader, writer, info, killed, incarnation).await
@@ -433,7 +505,11 @@ async fn run_link(
     let generation = link.attach(info.clone(), incarnation);
     log::info!(target: &server.log_target, "link to {} up ({}, their incarnation {incarnation:016x})",
         link.name, if link.we_dial { "we dialed" } else { "they dialed" });
-    server.events.publish(|| EventKind::Link { peer: link.name.clone(), state: LinkState::Up, reason: None });
+    server.events.publish(|| EventKind::Link {
+        peer: link.name.clone(),
+        state: LinkState::Up,
+        reason: None,
+    });
     // Catch-up: push the whole table; the neighbour keeps what is newer than what it holds.
     let table = server.all_updates();
     let n = table.len();
@@ -453,7 +529,9 @@ async fn run_link(
             let kill = std::pin::pin!(killed.recv());
             let stop = std::pin::pin!(server.stop.wait());
             match future::select(kill, stop).await {
-                Either::Left(_) => "closed (operator, cut, or replaced by a newer connection)".to_string(),
+                Either::Left(_) => {
+                    "closed (operator, cut, or replaced by a newer connection)".to_string()
+                }
                 Either::Right(_) => "server stopping".to_string(),
             }
         });
@@ -465,24 +543,40 @@ async fn run_link(
     };
     if link.detach(generation, &reason) {
         log::warn!(target: &server.log_target, "link to {} down: {reason}", link.name);
-        server.events.publish(|| EventKind::Link { peer: link.name.clone(), state: LinkState::Down, reason: Some(reason.clone()) });
+        server.events.publish(|| EventKind::Link {
+            peer: link.name.clone(),
+            state: LinkState::Down,
+            reason: Some(reason.clone()),
+        });
     }
     reason
 }
 
-async fn read_loop(server: &Server, link: &PeerLink, mut reader: LineReader<rt::TcpStream>, info: &ConnInfo) -> String {
+async fn read_loop(
+    server: &Server,
+    link: &PeerLink,
+    mut reader: LineReader<rt::TcpStream>,
+    info: &ConnInfo,
+) -> String {
     let silence = Duration::from_millis(server.config.timings.peer_timeout_ms);
     loop {
         while let Some(framed) = reader.next_line() {
             let Framed::Line(range) = framed else {
-                return format!("line longer than {} bytes from {}", server.config.limits.max_line, link.name);
+                return format!(
+                    "line longer than {} bytes from {}",
+                    server.config.limits.max_line, link.name
+                );
             };
             let line = reader.line(range);
             info.lines_in.fetch_add(1, Relaxed);
             match wire::decode(line) {
                 Some(PeerMsg::Update(at)) => {
                     let Some(update) = Update::from_at_line(at) else {
-                        return format!("malformed update from {}: {}", link.name, line.escape_ascii());
+                        return format!(
+                            "malformed update from {}: {}",
+                            link.name,
+                            line.escape_ascii()
+                        );
                     };
                     receive(server, link, &update);
                 }
@@ -498,11 +592,23 @@ async fn read_loop(server: &Server, link: &PeerLink, mut reader: LineReader<rt::
                         }
                     }
                 }
-                _ => return format!("unexpected message from {}: {}", link.name, line.escape_ascii()),
+                _ => {
+                    return format!(
+                        "unexpected message from {}: {}",
+                        link.name,
+                        line.escape_ascii()
+                    )
+                }
             }
         }
         match rt::timeout(silence, reader.fill()).await {
-            None => return format!("nothing heard from {} for {} ms", link.name, silence.as_millis()),
+            None => {
+                return format!(
+                    "nothing heard from {} for {} ms",
+                    link.name,
+                    silence.as_millis()
+                )
+            }
             Some(Ok(0)) => return format!("{} closed the link", link.name),
             Some(Err(e)) => return format!("read error: {e}"),
             Some(Ok(n)) => {
@@ -527,10 +633,20 @@ fn receive(server: &Server, link: &PeerLink, update: &Update) {
     log::info!(target: &server.log_target, "flood from {} {}: {}", link.name,
         match applied { Applied::Inserted | Applied::Replaced => "applied", Applied::Stale => "ignored (not newer)", Applied::Full => "refused (table full)" },
         update.at.escape_ascii());
-    server.events.publish(|| EventKind::Flood { peer: link.name.clone(), dir: Dir::In, at: update.at.clone(), applied: changed });
+    server.events.publish(|| EventKind::Flood {
+        peer: link.name.clone(),
+        dir: Dir::In,
+        at: update.at.clone(),
+        applied: changed,
+    });
 }
 
-async fn write_loop(server: &Server, link: &PeerLink, mut writer: rt::TcpStream, info: &ConnInfo) -> String {
+async fn write_loop(
+    server: &Server,
+    link: &PeerLink,
+    mut writer: rt::TcpStream,
+    info: &ConnInfo,
+) -> String {
     let heartbeat = Duration::from_millis(server.config.timings.heartbeat_ms);
     let mut next_ping = Instant::now();
     let mut seq = 0u64;
@@ -563,10 +679,18 @@ async fn write_loop(server: &Server, link: &PeerLink, mut writer: rt::TcpStream,
         info.lines_out.fetch_add(batch.len() as u64, Relaxed);
         info.touch();
         link.sent.fetch_add(batch.len() as u64, Relaxed);
-        server.stats.floods_sent.fetch_add(batch.len() as u64, Relaxed);
+        server
+            .stats
+            .floods_sent
+            .fetch_add(batch.len() as u64, Relaxed);
         for u in &batch {
             log::info!(target: &server.log_target, "flood to {}: {}", link.name, u.at.escape_ascii());
-            server.events.publish(|| EventKind::Flood { peer: link.name.clone(), dir: Dir::Out, at: u.at.clone(), applied: true });
+            server.events.publish(|| EventKind::Flood {
+                peer: link.name.clone(),
+                dir: Dir::Out,
+                at: u.at.clone(),
+                applied: true,
+            });
         }
     }
 }

@@ -84,7 +84,10 @@ impl Places for GoogleLegacy {
                     let code = resp.status();
                     match resp.body_mut().read_json::<Value>() {
                         Ok(doc) if doc.get("status").is_some() => doc,
-                        Ok(_) => status_doc("UNKNOWN_ERROR", Some(&format!("HTTP {code}: no status in the answer"))),
+                        Ok(_) => status_doc(
+                            "UNKNOWN_ERROR",
+                            Some(&format!("HTTP {code}: no status in the answer")),
+                        ),
                         Err(e) => status_doc("UNKNOWN_ERROR", Some(&format!("HTTP {code}: {e}"))),
                     }
                 }

@@ -31,9 +31,17 @@ pub struct GoogleNew {
 impl GoogleNew {
     /// A provider for `base` (Google's legacy default base is swapped for the new API's host).
     pub fn new(base: &str, key: String, timeout: Duration) -> Self {
-        let base = if base == super::google::GOOGLE_BASE { GOOGLE_NEW_BASE } else { base };
+        let base = if base == super::google::GOOGLE_BASE {
+            GOOGLE_NEW_BASE
+        } else {
+            base
+        };
         let base = base.trim_end_matches('/').to_string();
-        GoogleNew { agent: agent(&base, timeout), base, key }
+        GoogleNew {
+            agent: agent(&base, timeout),
+            base,
+            key,
+        }
     }
 }
 
@@ -51,25 +59,40 @@ pub fn request_body(q: &NearbyQuery) -> Value {
 /// Maps a new-API answer (with its HTTP status) to a legacy-shaped document.
 pub fn to_legacy(http_status: u16, doc: &Value) -> Value {
     if let Some(err) = doc.get("error") {
-        let message = err.get("message").and_then(Value::as_str).unwrap_or("error");
-        return status_doc(legacy_status(http_status, err.get("status").and_then(Value::as_str)), Some(message));
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        return status_doc(
+            legacy_status(http_status, err.get("status").and_then(Value::as_str)),
+            Some(message),
+        );
     }
     if !(200..300).contains(&http_status) {
-        return status_doc(legacy_status(http_status, None), Some(&format!("HTTP {http_status}")));
+        return status_doc(
+            legacy_status(http_status, None),
+            Some(&format!("HTTP {http_status}")),
+        );
     }
     let results: Vec<Value> = doc
         .get("places")
         .and_then(Value::as_array)
         .map(|ps| ps.iter().map(place_to_result).collect())
         .unwrap_or_default();
-    let status = if results.is_empty() { "ZERO_RESULTS" } else { "OK" };
+    let status = if results.is_empty() {
+        "ZERO_RESULTS"
+    } else {
+        "OK"
+    };
     json!({ "html_attributions": [], "results": results, "status": status })
 }
 
 fn legacy_status(http_status: u16, status: Option<&str>) -> &'static str {
     match (http_status, status) {
         (_, Some("INVALID_ARGUMENT")) | (400, _) => "INVALID_REQUEST",
-        (_, Some("PERMISSION_DENIED")) | (_, Some("UNAUTHENTICATED")) | (401 | 403, _) => "REQUEST_DENIED",
+        (_, Some("PERMISSION_DENIED")) | (_, Some("UNAUTHENTICATED")) | (401 | 403, _) => {
+            "REQUEST_DENIED"
+        }
         (_, Some("RESOURCE_EXHAUSTED")) | (429, _) => "OVER_QUERY_LIMIT",
         _ => "UNKNOWN_ERROR",
     }
@@ -82,10 +105,19 @@ fn place_to_result(p: &Value) -> Value {
     }
     let loc = p.get("location");
     let coord = |k: &str| loc.and_then(|l| l.get(k)).cloned().unwrap_or(Value::Null);
-    r.insert("geometry".into(), json!({ "location": { "lat": coord("latitude"), "lng": coord("longitude") } }));
-    let name = p.pointer("/displayName/text").cloned().unwrap_or(Value::String(String::new()));
+    r.insert(
+        "geometry".into(),
+        json!({ "location": { "lat": coord("latitude"), "lng": coord("longitude") } }),
+    );
+    let name = p
+        .pointer("/displayName/text")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
     r.insert("name".into(), name);
-    r.insert("place_id".into(), p.get("id").cloned().unwrap_or(Value::String(String::new())));
+    r.insert(
+        "place_id".into(),
+        p.get("id").cloned().unwrap_or(Value::String(String::new())),
+    );
     if let Some(v) = p.get("rating") {
         r.insert("rating".into(), v.clone());
     }
@@ -93,8 +125,14 @@ fn place_to_result(p: &Value) -> Value {
     if let Some(v) = p.get("userRatingCount") {
         r.insert("user_ratings_total".into(), v.clone());
     }
-    let vicinity = p.get("shortFormattedAddress").or_else(|| p.get("formattedAddress")).cloned();
-    r.insert("vicinity".into(), vicinity.unwrap_or(Value::String(String::new())));
+    let vicinity = p
+        .get("shortFormattedAddress")
+        .or_else(|| p.get("formattedAddress"))
+        .cloned();
+    r.insert(
+        "vicinity".into(),
+        vicinity.unwrap_or(Value::String(String::new())),
+    );
     Value::Object(r)
 }
 
@@ -152,7 +190,11 @@ mod tests {
                 "user_ratings_total": 12, "vicinity": "340 Royce Dr, Los Angeles"
             }], "status": "OK"}),
         );
-        check(200, json!({}), json!({"html_attributions": [], "results": [], "status": "ZERO_RESULTS"}));
+        check(
+            200,
+            json!({}),
+            json!({"html_attributions": [], "results": [], "status": "ZERO_RESULTS"}),
+        );
     }
 
     #[test]
@@ -178,6 +220,9 @@ mod tests {
         let body = request_body(&q);
         assert_eq!(body["maxResultCount"], 5);
         assert_eq!(body["locationRestriction"]["circle"]["radius"], 10000.0);
-        assert_eq!(body["locationRestriction"]["circle"]["center"]["latitude"], 34.06893);
+        assert_eq!(
+            body["locationRestriction"]["circle"]["center"]["latitude"],
+            34.06893
+        );
     }
 }

@@ -18,7 +18,11 @@ impl Formatter for GoogleFormatter {
     fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_array(w)
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -30,7 +34,11 @@ impl Formatter for GoogleFormatter {
     fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_object(w)
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_object_key(w, first)
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -43,8 +51,10 @@ impl Formatter for GoogleFormatter {
 
 /// Appends `value` laid out as Google does.
 pub fn to_google_json(value: &serde_json::Value, out: &mut Vec<u8>) {
-    let mut ser =
-        serde_json::Serializer::with_formatter(&mut *out, GoogleFormatter(PrettyFormatter::with_indent(b"   ")));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut *out,
+        GoogleFormatter(PrettyFormatter::with_indent(b"   ")),
+    );
     // Serializing a Value into a Vec cannot fail: no IO error, and map keys are strings.
     if value.serialize(&mut ser).is_err() {
         out.extend_from_slice(b"{}");

@@ -51,7 +51,11 @@ pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> 
             Arc::new(Offline(Arc::new(table)))
         }
     };
-    Ok(Arc::new(Guarded::new(provider, cfg.max_concurrent, deadline)))
+    Ok(Arc::new(Guarded::new(
+        provider,
+        cfg.max_concurrent,
+        deadline,
+    )))
 }
 
 /// What a WHATSAT asks for.
@@ -78,7 +82,11 @@ impl NearbyQuery {
     pub fn new(location_raw: &[u8], radius_m: String, bound: usize) -> Option<NearbyQuery> {
         let text = std::str::from_utf8(location_raw).ok()?;
         // The longitude starts at the second sign.
-        let split = text.char_indices().skip(1).find(|(_, c)| *c == '+' || *c == '-')?.0;
+        let split = text
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '+' || *c == '-')?
+            .0;
         let (lat, lng) = text.split_at(split);
         let plain = |s: &str| s.strip_prefix('+').unwrap_or(s).to_string();
         let radius_m_f64: f64 = radius_m.parse().ok()?;
@@ -177,7 +185,10 @@ impl Guarded {
             Some(doc) => doc,
             None => status_doc(
                 "UNKNOWN_ERROR",
-                Some(&format!("places lookup timed out after {} ms", self.deadline.as_millis())),
+                Some(&format!(
+                    "places lookup timed out after {} ms",
+                    self.deadline.as_millis()
+                )),
             ),
         };
         cut_to_bound(&mut doc, bound);
@@ -192,10 +203,19 @@ mod tests {
     #[test]
     fn queries_keep_the_clients_digits() {
         let q = NearbyQuery::new(b"+34.068930-118.445127", "10000".into(), 5).unwrap();
-        assert_eq!((q.lat_text.as_str(), q.lng_text.as_str()), ("34.068930", "-118.445127"));
-        assert_eq!((q.lat, q.lng, q.radius_m_f64), (34.06893, -118.445127, 10000.0));
+        assert_eq!(
+            (q.lat_text.as_str(), q.lng_text.as_str()),
+            ("34.068930", "-118.445127")
+        );
+        assert_eq!(
+            (q.lat, q.lng, q.radius_m_f64),
+            (34.06893, -118.445127, 10000.0)
+        );
         let q = NearbyQuery::new(b"-33.86+151.21", "500".into(), 1).unwrap();
-        assert_eq!((q.lat_text.as_str(), q.lng_text.as_str()), ("-33.86", "151.21"));
+        assert_eq!(
+            (q.lat_text.as_str(), q.lng_text.as_str()),
+            ("-33.86", "151.21")
+        );
         assert!(NearbyQuery::new(b"+34", "1".into(), 1).is_none());
     }
 
@@ -203,7 +223,10 @@ mod tests {
     fn documents_are_cut_to_the_bound() {
         let mut doc = json!({"html_attributions": [], "next_page_token": "x", "results": [1, 2, 3], "status": "OK"});
         cut_to_bound(&mut doc, 2);
-        assert_eq!(doc, json!({"html_attributions": [], "results": [1, 2], "status": "OK"}));
+        assert_eq!(
+            doc,
+            json!({"html_attributions": [], "results": [1, 2], "status": "OK"})
+        );
         assert_eq!(status_of(&doc), "OK");
         let e = status_doc("REQUEST_DENIED", Some("no key"));
         assert_eq!(e["error_message"], "no key");

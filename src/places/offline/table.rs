@@ -254,3 +254,129 @@ fn parse_degrees(text: &str, limit: f64) -> Option<f64> {
     let value: f64 = text.parse().ok()?;
     (value.abs() <= limit).then_some(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_table, HEADER};
+
+    #[test]
+    fn parse_errors_name_the_line_and_the_problem() {
+        let row = "1\tA\t1.5\t-2\tUS\tCA\t5\tPPL";
+        let ok = |fields: &str| format!("# c\n{HEADER}\n{row}\n{fields}\n");
+        let cut = format!("found \"{}\"...", "9".repeat(40));
+        let cases: Vec<(String, usize, &str)> = vec![
+            (String::new(), 1, "missing the header"),
+            ("# only a comment\n".into(), 2, "missing the header"),
+            ("geonameid\tname\n".into(), 1, "expected the header"),
+            (format!("{HEADER}\n{row}\n\n"), 3, "empty line"),
+            (
+                ok("2\tB\t1\t2\tUS\tCA\t5"),
+                4,
+                "expected 8 tab-separated fields, found 7",
+            ),
+            (ok("2\tB\t1\t2\tUS\tCA\t5\tPPL\tx"), 4, "found 9"),
+            (ok("x2\tB\t1\t2\tUS\tCA\t5\tPPL"), 4, "field geonameid"),
+            (ok("-2\tB\t1\t2\tUS\tCA\t5\tPPL"), 4, "field geonameid"),
+            (
+                ok("99999999999999999999\tB\t1\t2\tUS\tCA\t5\tPPL"),
+                4,
+                "field geonameid",
+            ),
+            (ok("2\t\t1\t2\tUS\tCA\t5\tPPL"), 4, "field name"),
+            (ok("2\tB\u{7}\t1\t2\tUS\tCA\t5\tPPL"), 4, "field name"),
+            (ok("2\tB\t90.5\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t1e1\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\tNaN\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t+1\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t1.\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t.5\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t\t2\tUS\tCA\t5\tPPL"), 4, "field lat"),
+            (ok("2\tB\t1\t180.0001\tUS\tCA\t5\tPPL"), 4, "field lng"),
+            (ok("2\tB\t1\t-inf\tUS\tCA\t5\tPPL"), 4, "field lng"),
+            (ok("2\tB\t1\t2\tus\tCA\t5\tPPL"), 4, "field country"),
+            (ok("2\tB\t1\t2\tUSA\tCA\t5\tPPL"), 4, "field country"),
+            (ok("2\tB\t1\t2\t\tCA\t5\tPPL"), 4, "field country"),
+            (ok("2\tB\t1\t2\tUS\tC-A\t5\tPPL"), 4, "field admin1"),
+            (
+                ok("2\tB\t1\t2\tUS\tABCDEFGHIJKLMNOPQRSTU\t5\tPPL"),
+                4,
+                "field admin1",
+            ),
+            (ok("2\tB\t1\t2\tUS\tCA\t-5\tPPL"), 4, "field population"),
+            (ok("2\tB\t1\t2\tUS\tCA\t1.5\tPPL"), 4, "field population"),
+            (ok("2\tB\t1\t2\tUS\tCA\t5\tppl"), 4, "field fcode"),
+            (ok("2\tB\t1\t2\tUS\tCA\t5\tPPLPPLPPLPP"), 4, "field fcode"),
+            (
+                ok("1\tB\t1\t2\tUS\tCA\t5\tPPL"),
+                4,
+                "duplicate geonameid 1 (first on line 3)",
+            ),
+            (
+                format!("{HEADER}\n# mid\n{row}\n# mid\nbad\n"),
+                5,
+                "expected 8",
+            ),
+            // A long field is quoted cut to 40 characters.
+            (
+                ok(&format!("2\tB\t{}\t2\tUS\tCA\t5\tPPL", "9".repeat(100))),
+                4,
+                &cut,
+            ),
+        ];
+        for (text, line, fragment) in cases {
+            let err = parse_table(&text).unwrap_err();
+            assert_eq!(err.line(), Some(line), "{text:?}: {err}");
+            let shown = err.to_string();
+            assert!(shown.contains(&format!("line {line}:")), "{shown}");
+            assert!(shown.contains(fragment), "{text:?}: {shown}");
+        }
+    }
+
+    #[test]
+    fn parse_accepts_edge_values_and_crlf() {
+        let text = format!(
+            "{HEADER}\r\n1\tNorth\t90\t-180\tAQ\t\t0\t\r\n2\tSouth\t-90.0\t180.0\tAQ\t00\t0\tPPL\r\n3\tZero\t-0\t0.000001\tZZ\tA1\t18446744073709551615\tPPLA2\n"
+        );
+        let places = parse_table(&text).unwrap();
+        assert_eq!(places.len(), 3);
+        assert_eq!(places[2].population, u64::MAX);
+        assert_eq!((places[0].lat, places[0].lng), (90.0, -180.0));
+        assert_eq!((places[0].country(), &*places[1].admin1), ("AQ", "00"));
+        assert!(parse_table(&format!("{HEADER}\n")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn parse_never_panics_on_mutated_tables() {
+        let base =
+            format!("# c\n{HEADER}\n1\tA\t1.5\t-2\tUS\tCA\t5\tPPL\n2\tB\t-3\t4.25\tFR\t11\t0\t\n");
+        let alphabet = [
+            '\t', '\n', '\r', '-', '.', '0', '9', 'A', 'z', '#', 'é', ' ', '\u{0}',
+        ];
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut rejected = 0;
+        for _ in 0..3000 {
+            let mut chars: Vec<char> = base.chars().collect();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(..chars.len());
+                match rng.u8(..3) {
+                    0 => chars[at] = alphabet[rng.usize(..alphabet.len())],
+                    1 => drop(chars.remove(at)),
+                    _ => chars.insert(at, alphabet[rng.usize(..alphabet.len())]),
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            if let Err(err) = parse_table(&text) {
+                rejected += 1;
+                let line = err.line().unwrap();
+                assert!(
+                    line >= 1 && line <= text.lines().count() + 1,
+                    "{text:?}: {err}"
+                );
+            }
+        }
+        assert!(
+            rejected > 1000,
+            "only {rejected} mutated tables were rejected"
+        );
+    }
+}

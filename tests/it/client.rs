@@ -1,0 +1,47 @@
+//! Neighbour handshake from the outside: only servers that know the secret get in.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn a_forged_hello_is_refused_and_changes_nothing() {
+    let h = TestHerd::start(fast_config());
+    let mut s = TcpStream::connect(h.addr("Clark")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Bona is Clark's neighbour, but Bona < Clark so Bona dials: a HELLO claiming to be Bona
+    // gets a WELCOME; without the right proof it is cut and nothing it sends counts.
+    s.write_all(b"HERD/1 HELLO Bona Clark 0000000000000001 00000000000000000000000000000000\n")
+        .unwrap();
+    let welcome = read_line(&mut s);
+    assert!(welcome.starts_with("HERD/1 WELCOME Clark "), "{welcome}");
+    s.write_all(b"HERD/1 PROOF 0000000000000000000000000000000000000000000000000000000000000000\n")
+        .unwrap();
+    let _ = s.write_all(b"UPDATE AT Bona +0.000000000 forged +1+1 9999999999\n");
+    assert_eq!(read_line(&mut s), "", "closed without another word");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(h.h().server("Clark").unwrap().lookup(b"forged").is_none());
+    // A HELLO for a server that is not a neighbour is refused at once.
+    let mut s = TcpStream::connect(h.addr("Clark")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"HERD/1 HELLO Bailey Clark 1 00000000000000000000000000000000\n")
+        .unwrap();
+    assert_eq!(read_line(&mut s), "");
+}
+
+#[test]
+fn servers_sharing_a_secret_link_up() {
+    let mut cfg = fast_config();
+    cfg.secret = Some("right".into());
+    let h = TestHerd::start(cfg);
+    // TestHerd::start waited for every link to come up, each through the MAC handshake.
+    let s = h.h().server("Clark").unwrap();
+    assert!(s
+        .peers
+        .iter()
+        .all(|p| p.status().state == herd::events::LinkState::Up));
+    let r = talk_str(h.addr("Clark"), "IAMAT sec +1+1 1700000000\n");
+    h.wait_holds("Bailey", "sec", r.trim_end());
+}

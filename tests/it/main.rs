@@ -1,0 +1,8 @@
+//! The one integration-test crate: in-process herds on ephemeral loopback ports, the real
+//! binary as processes, a loopback HTTP server standing in for Google, and tmux.
+
+mod binary;
+mod client;
+mod herd;
+mod places;
+mod support;
