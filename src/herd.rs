@@ -143,7 +143,7 @@ impl LocalHerd {
     }
 
     /// Stops every server.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let all: Vec<ServerHandle> = lock(&self.running).drain().map(|(_, h)| h).collect();
         for h in all {
             h.shutdown().await;

@@ -6,6 +6,8 @@
 
 pub mod backoff;
 pub mod config;
+pub mod console;
+pub mod demo;
 pub mod events;
 pub mod herd;
 pub mod logging;

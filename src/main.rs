@@ -43,6 +43,35 @@ enum Command {
         #[arg(long)]
         console: bool,
     },
+    /// Run a whole herd in this process with simulated clients: the console shows it live
+    /// (kill and restart servers, cut and heal links); --headless prints a summary instead.
+    Demo {
+        /// The herd config (RON). Default as for `run`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// No console: run for --duration, print updates, propagation latency by hop count and
+        /// a consistency check; exit 0 when the herd converged, 1 when not.
+        #[arg(long)]
+        headless: bool,
+        /// How long the headless demo runs (e.g. 10s, 1m).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Simulated clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Commands per second from all simulated clients together.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Headless: stop a server and cut a link mid-run, then bring both back.
+        #[arg(long)]
+        chaos: bool,
+        /// Bind fresh loopback ports instead of the config's (when those are taken).
+        #[arg(long)]
+        ephemeral: bool,
+        /// Folder of the log files (overrides the config's log.dir).
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+    },
     /// Validate a config and print the herd's topology.
     Check {
         /// The herd config (RON). Default as for `run`.
@@ -61,6 +90,24 @@ fn main() -> ExitCode {
             console,
         } => run(&name, config.as_deref(), log_dir, console),
         Command::Check { config } => check(config.as_deref()),
+        Command::Demo {
+            config,
+            headless,
+            duration,
+            clients,
+            rate,
+            chaos,
+            ephemeral,
+            log_dir,
+        } => {
+            let opts = herd::demo::Options {
+                clients,
+                rate,
+                duration,
+                chaos,
+            };
+            demo(config.as_deref(), headless, ephemeral, log_dir, &opts)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,7 +176,7 @@ fn run(
             .await
             .map_err(|e| format!("{name} cannot listen on {addr}: {e}"))?;
         if console {
-            return Err("console not built yet".into());
+            herd::console::run_single(handle.server.clone(), signals.clone()).await?;
         } else {
             println!("{name} listening on {addr} (logs in {})", dir.display());
             signals.wait().await;
@@ -138,4 +185,63 @@ fn run(
         handle.shutdown().await;
         Ok(())
     })
+}
+
+fn demo(
+    path: Option<&Path>,
+    headless: bool,
+    ephemeral: bool,
+    log_dir: Option<PathBuf>,
+    opts: &herd::demo::Options,
+) -> Result<(), String> {
+    let cfg = load_config(path)?;
+    let dir = log_dir.unwrap_or_else(|| cfg.log.dir.clone());
+    let names: Vec<String> = cfg.servers.iter().map(|s| s.name.clone()).collect();
+    let _logs = logging::init(&logging::LogSetup {
+        dir: &dir,
+        servers: &names,
+        level: cfg.log_level(),
+        // The console owns the terminal; headless, the summary is the output.
+        stderr: false,
+    })?;
+    let places = places::build(&cfg.places)?;
+    let signals = herd::signals::listen()?;
+    let converged = rt::block_on(async move {
+        let herd = herd::herd::LocalHerd::start(cfg, places, ephemeral)
+            .await
+            .map_err(|e| format!("{e} (try --ephemeral)"))?;
+        let herd = Arc::new(herd);
+        let converged = if headless {
+            println!(
+                "running the herd for {:?} (logs in {})...",
+                opts.duration,
+                dir.display()
+            );
+            let report = herd::demo::headless(herd.clone(), opts).await;
+            print!("{}", report.text);
+            report.converged
+        } else {
+            let sim_log = Arc::new(std::sync::Mutex::new(herd::demo::sim::SimLog::default()));
+            let (sim_stop, stop) = herd::net::stop_channel();
+            let interval = std::time::Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
+            rt::spawn(herd::demo::sim::run(
+                herd.clone(),
+                opts.clients,
+                interval,
+                sim_log,
+                stop,
+            ));
+            let res = herd::console::run_herd(herd.clone(), signals).await;
+            sim_stop.fire();
+            res?;
+            true
+        };
+        herd.shutdown().await;
+        Ok::<bool, String>(converged)
+    })?;
+    if converged {
+        Ok(())
+    } else {
+        Err("the herd did not converge".into())
+    }
 }

@@ -116,8 +116,8 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
         &time,
     );
     // Bailey is two hops from Clark (via Bona); poll it the grader way until the update arrives.
-    for i in 0..5 {
-        wait_until(&format!("{} has kiwi", names[i]), || {
+    for (i, name) in names.iter().enumerate() {
+        wait_until(&format!("{name} has kiwi"), || {
             talk_str(addr(i), "WHATSAT kiwi.cs.ucla.edu 10 2\n").starts_with(at.as_str())
         });
     }
@@ -136,6 +136,14 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
         "{clark}"
     );
     assert!(clark.contains("link to Bona up"), "{clark}");
+    // The binary runs on the runtime this test suite was built for.
+    let want = if cfg!(feature = "rt-smol") {
+        "runtime smol"
+    } else {
+        "runtime async-std"
+    };
+    assert!(clark.contains(want), "{want}: {clark}");
+    assert_eq!(herd::rt::RUNTIME, &want["runtime ".len()..]);
     let bailey = std::fs::read_to_string(logs.join("Bailey.log")).unwrap();
     // Through Bona (two hops) or Campbell (three): whichever came first was applied.
     assert!(bailey.contains(" applied: AT Clark"), "{bailey}");
@@ -253,4 +261,59 @@ fn bad_configs_name_the_file_the_field_and_the_reason() {
         out.contains("run") && out.contains("check") && out.contains("GOOGLE_PLACES_API_KEY"),
         "{out}"
     );
+}
+
+#[test]
+fn headless_demo_with_chaos_converges_and_reports_latency_by_hops() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--headless",
+            "--duration",
+            "2s",
+            "--chaos",
+            "--ephemeral",
+            "--rate",
+            "100",
+        ])
+        .arg("--log-dir")
+        .arg(&logs)
+        .env_remove("GOOGLE_PLACES_API_KEY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("stopped ") && text.contains("restarted ") && text.contains("healed link"),
+        "{text}"
+    );
+    assert!(
+        text.contains("every running server holds the same table"),
+        "{text}"
+    );
+    // Hop counts 1 and 2 both appear in the 2023 herd.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert!(
+        rows.iter().any(|r| r.trim_start().starts_with("1 ")),
+        "{text}"
+    );
+    assert!(
+        rows.iter().any(|r| r.trim_start().starts_with("2 ")),
+        "{text}"
+    );
+    for name in ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"] {
+        assert!(
+            logs.join(format!("{name}.log")).exists(),
+            "{name} has its own log file"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod binary;
 mod client;
+mod console;
 mod herd;
 mod places;
 mod support;

@@ -1,0 +1,333 @@
+//! `herd demo`: a whole herd in one process with simulated clients, shown in the console or,
+//! headless, summarised as text: updates, propagation latency by hop count, and a final
+//! consistency check across servers.
+
+pub mod sim;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::Config;
+use crate::events::{Dir, Event, EventKind};
+use crate::herd::LocalHerd;
+use crate::net::{lock, stop_channel, Server};
+use crate::rt;
+
+/// Shortest hop counts from `from` to every server reachable over the config's links.
+pub fn hops(config: &Config, from: &str) -> HashMap<String, usize> {
+    let mut dist = HashMap::from([(from.to_string(), 0usize)]);
+    let mut queue = std::collections::VecDeque::from([from.to_string()]);
+    while let Some(n) = queue.pop_front() {
+        let d = dist[&n];
+        for m in config.neighbours(&n) {
+            if !dist.contains_key(&m) {
+                dist.insert(m.clone(), d + 1);
+                queue.push_back(m);
+            }
+        }
+    }
+    dist
+}
+
+/// What the headless demo does.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Simulated clients.
+    pub clients: usize,
+    /// Commands per second from all clients together.
+    pub rate: u32,
+    /// How long the clients run.
+    pub duration: Duration,
+    /// Stop a server and cut a link mid-run, then bring both back.
+    pub chaos: bool,
+}
+
+/// The headless demo's findings.
+#[derive(Debug)]
+pub struct Report {
+    /// The text summary.
+    pub text: String,
+    /// True when every running server ended with the same table.
+    pub converged: bool,
+}
+
+/// A subscription that follows a server across restarts.
+struct Tap {
+    /// The server instance subscribed to.
+    server: Arc<Server>,
+    /// Its events.
+    rx: async_channel::Receiver<Event>,
+}
+
+/// Runs the herd's simulated clients for the configured time and reports.
+pub async fn headless(herd: Arc<LocalHerd>, opts: &Options) -> Report {
+    let names = herd.names();
+    let mut taps: HashMap<String, Tap> = HashMap::new();
+    let log = Arc::new(Mutex::new(sim::SimLog::default()));
+    let (sim_stop, stop) = stop_channel();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
+    rt::spawn(sim::run(
+        herd.clone(),
+        opts.clients,
+        interval,
+        log.clone(),
+        stop,
+    ));
+
+    let mut arrivals: Vec<(Arc<[u8]>, String, SystemTime)> = Vec::new();
+    let mut chaos_log = String::new();
+    let victim = names.get(names.len() / 2).cloned().unwrap_or_default();
+    let cut = herd.config.links.first().cloned();
+    let (mut stopped, mut restarted, mut was_cut, mut healed) = (false, false, false, false);
+    let start = Instant::now();
+    let frac = |f: f64| opts.duration.mul_f64(f);
+    loop {
+        follow(&herd, &names, &mut taps, &mut arrivals);
+        let t = start.elapsed();
+        if t >= opts.duration {
+            break;
+        }
+        if opts.chaos {
+            if !stopped && t >= frac(0.25) {
+                stopped = herd.stop_server(&victim).await;
+                let _ = writeln!(
+                    chaos_log,
+                    "  {:>6.2}s  stopped {victim}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            if let Some((a, b)) = &cut {
+                if !was_cut && t >= frac(0.35) {
+                    was_cut = herd.cut_link(a, b);
+                    let _ = writeln!(
+                        chaos_log,
+                        "  {:>6.2}s  cut link {a}-{b}",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+                if was_cut && !healed && t >= frac(0.6) {
+                    healed = herd.restore_link(a, b);
+                    let _ = writeln!(
+                        chaos_log,
+                        "  {:>6.2}s  healed link {a}-{b}",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            if stopped && !restarted && t >= frac(0.5) {
+                restarted = herd.start_server(&victim).await.is_ok();
+                let _ = writeln!(
+                    chaos_log,
+                    "  {:>6.2}s  restarted {victim}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
+        rt::sleep(Duration::from_millis(20)).await;
+    }
+    sim_stop.fire();
+    // Let the last floods land, then check that every running server holds the same table.
+    let settle = Instant::now();
+    let mut converged = false;
+    while settle.elapsed() < Duration::from_secs(10) {
+        follow(&herd, &names, &mut taps, &mut arrivals);
+        if consistent(&herd, &names) {
+            converged = true;
+            break;
+        }
+        rt::sleep(Duration::from_millis(20)).await;
+    }
+    follow(&herd, &names, &mut taps, &mut arrivals);
+    let text = summarise(
+        &herd,
+        opts,
+        &lock(&log),
+        &arrivals,
+        &chaos_log,
+        converged,
+        settle.elapsed(),
+    );
+    Report { text, converged }
+}
+
+/// Drains every server's events, re-subscribing to servers that restarted.
+fn follow(
+    herd: &LocalHerd,
+    names: &[String],
+    taps: &mut HashMap<String, Tap>,
+    arrivals: &mut Vec<(Arc<[u8]>, String, SystemTime)>,
+) {
+    for name in names {
+        let Some(server) = herd.server(name) else {
+            taps.remove(name);
+            continue;
+        };
+        let fresh = taps
+            .get(name)
+            .is_none_or(|t| !Arc::ptr_eq(&t.server, &server));
+        if fresh {
+            let rx = server.events.subscribe(100_000);
+            taps.insert(name.clone(), Tap { server, rx });
+        }
+        if let Some(tap) = taps.get(name) {
+            while let Ok(ev) = tap.rx.try_recv() {
+                if let EventKind::Flood {
+                    dir: Dir::In,
+                    at,
+                    applied: true,
+                    ..
+                } = ev.kind
+                {
+                    arrivals.push((at, name.clone(), ev.at));
+                }
+            }
+        }
+    }
+}
+
+/// True when every running server holds exactly the same AT line per client.
+pub fn consistent(herd: &LocalHerd, names: &[String]) -> bool {
+    let tables: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = names
+        .iter()
+        .filter_map(|n| herd.server(n))
+        .map(|s| {
+            s.all_updates()
+                .into_iter()
+                .map(|u| (u.client.to_vec(), u.at.to_vec()))
+                .collect()
+        })
+        .collect();
+    tables.windows(2).all(|w| w[0] == w[1])
+}
+
+fn summarise(
+    herd: &LocalHerd,
+    opts: &Options,
+    log: &sim::SimLog,
+    arrivals: &[(Arc<[u8]>, String, SystemTime)],
+    chaos: &str,
+    converged: bool,
+    settle: Duration,
+) -> String {
+    let mut by_hops: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut hop_cache: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    for (at, server, when) in arrivals {
+        let Some((origin, sent)) = log.replies.get(&at[..]) else {
+            continue;
+        };
+        let dist = hop_cache
+            .entry(origin.clone())
+            .or_insert_with(|| hops(&herd.config, origin));
+        let Some(&h) = dist.get(server) else { continue };
+        // The flood starts before the reply is written, so an arrival can precede the reply.
+        let us = when
+            .duration_since(*sent)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        by_hops.entry(h).or_default().push(us);
+    }
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "herd demo: {} servers, {} links, {} simulated clients, {:.1}s at {} commands/s",
+        herd.config.servers.len(),
+        herd.config.links.len(),
+        opts.clients,
+        opts.duration.as_secs_f64(),
+        opts.rate
+    );
+    let _ = writeln!(
+        t,
+        "commands: {} IAMAT answered, {} WHATSAT answered, {} failed (server down)",
+        log.iamats, log.whatsats, log.failures
+    );
+    let _ = writeln!(t, "updates applied by neighbours: {}", arrivals.len());
+    if !chaos.is_empty() {
+        let _ = write!(t, "chaos:\n{chaos}");
+    }
+    let _ = writeln!(
+        t,
+        "propagation latency by hop count (client's reply -> applied at the server):"
+    );
+    let _ = writeln!(t, "  hops  updates      p50      p90      p99      max");
+    for (h, samples) in &mut by_hops {
+        samples.sort_unstable();
+        let ms = |q: f64| percentile(samples, q) as f64 / 1000.0;
+        let _ = writeln!(
+            t,
+            "  {h:>4}  {:>7}  {:>6.2}ms {:>6.2}ms {:>6.2}ms {:>6.2}ms",
+            samples.len(),
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(1.0)
+        );
+    }
+    let names = herd.names();
+    let running: Vec<Arc<Server>> = names.iter().filter_map(|n| herd.server(n)).collect();
+    let known: Vec<String> = running
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.clients_known()))
+        .collect();
+    let _ = writeln!(t, "clients known per server: {}", known.join(" "));
+    let _ = writeln!(
+        t,
+        "consistency: {}",
+        if converged {
+            format!(
+                "every running server holds the same table (settled in {} ms)",
+                settle.as_millis()
+            )
+        } else {
+            "NOT converged: servers disagree".to_string()
+        }
+    );
+    t
+}
+
+/// The `q` quantile (0..=1) of sorted `samples` by the nearest-rank rule; 0 when empty.
+pub fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_counts_follow_the_links() {
+        let cfg = Config::embedded().unwrap();
+        let h = hops(&cfg, "Clark");
+        let get = |n: &str| h[n];
+        assert_eq!(
+            (
+                get("Clark"),
+                get("Bona"),
+                get("Jaquez"),
+                get("Bailey"),
+                get("Campbell")
+            ),
+            (0, 1, 1, 2, 2)
+        );
+        let h = hops(&cfg, "Bailey");
+        assert_eq!(h["Clark"], 2);
+        assert_eq!(h["Jaquez"], 2);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 50);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&v, 1.0), 100);
+        assert_eq!(percentile(&v, 0.0), 1);
+        assert_eq!(percentile(&[7], 0.9), 7);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+}
