@@ -15,44 +15,103 @@ fn the_bridge_shows_the_live_herd_and_carries_operator_commands() {
     let herd = Arc::new(h.herd.take().expect("herd"));
     let bridge = herd::console::herd_backend(herd.clone());
     assert!(bridge.demo());
-    talk_str(herd.addr("Clark").unwrap(), "IAMAT seen +34.068930-118.445127 1700000000\n");
+    talk_str(
+        herd.addr("Clark").unwrap(),
+        "IAMAT seen +34.068930-118.445127 1700000000\n",
+    );
     wait_until("every server shows the client", || {
-        bridge.snapshot().servers.iter().all(|s| s.clients.iter().any(|c| c.client == "seen" && c.origin == "Clark"))
+        bridge.snapshot().servers.iter().all(|s| {
+            s.clients
+                .iter()
+                .any(|c| c.client == "seen" && c.origin == "Clark")
+        })
     });
     let snap = bridge.snapshot();
     assert_eq!(snap.servers.len(), 5);
     assert_eq!(snap.links.len(), 6);
-    assert!(snap.links.iter().all(|l| l.state == LinkState::Up), "{:?}", snap.links);
+    assert!(
+        snap.links.iter().all(|l| l.state == LinkState::Up),
+        "{:?}",
+        snap.links
+    );
     let clark = snap.servers.iter().find(|s| s.name == "Clark").unwrap();
-    assert!(clark.running && clark.lines_in >= 1 && clark.floods_sent >= 2, "{clark:?}");
+    assert!(
+        clark.running && clark.lines_in >= 1 && clark.floods_sent >= 2,
+        "{clark:?}"
+    );
     assert_eq!(clark.peers.len(), 2);
     // The flow feed carries the client's line, the reply and the floods.
     // Subscriptions start at the first drain; traffic after it shows in the feed.
     bridge.drain_flow(10_000);
-    talk_str(herd.addr("Clark").unwrap(), "IAMAT seen +34.068930-118.445127 1700000001\n");
+    talk_str(
+        herd.addr("Clark").unwrap(),
+        "IAMAT seen +34.068930-118.445127 1700000001\n",
+    );
     wait_until("flow shows the floods", || {
-        bridge.drain_flow(10_000).iter().any(|f| f.server == "Bona" && f.text.contains("1700000001"))
+        bridge
+            .drain_flow(10_000)
+            .iter()
+            .any(|f| f.server == "Bona" && f.text.contains("1700000001"))
     });
     // Operator commands: cut a link, see it cut, restore it, see it up again.
-    let msg = bridge.command(OperatorCommand::CutLink { a: "Clark".into(), b: "Bona".into() }).unwrap();
+    let msg = bridge
+        .command(OperatorCommand::CutLink {
+            a: "Clark".into(),
+            b: "Bona".into(),
+        })
+        .unwrap();
     assert!(msg.contains("Clark-Bona"), "{msg}");
-    let state = |b: &dyn Backend| b.snapshot().links.iter().find(|l| l.a == "Clark" && l.b == "Bona").unwrap().state;
+    let state = |b: &dyn Backend| {
+        b.snapshot()
+            .links
+            .iter()
+            .find(|l| l.a == "Clark" && l.b == "Bona")
+            .unwrap()
+            .state
+    };
     assert_eq!(state(&bridge), LinkState::Cut);
-    assert!(bridge.command(OperatorCommand::CutLink { a: "Clark".into(), b: "Bailey".into() }).is_err());
-    bridge.command(OperatorCommand::RestoreLink { a: "Clark".into(), b: "Bona".into() }).unwrap();
+    assert!(bridge
+        .command(OperatorCommand::CutLink {
+            a: "Clark".into(),
+            b: "Bailey".into()
+        })
+        .is_err());
+    bridge
+        .command(OperatorCommand::RestoreLink {
+            a: "Clark".into(),
+            b: "Bona".into(),
+        })
+        .unwrap();
     wait_until("link back up", || state(&bridge) == LinkState::Up);
     // Stop and start a server from the console.
-    bridge.command(OperatorCommand::StopServer("Jaquez".into())).unwrap();
-    wait_until("Jaquez stopped", || bridge.snapshot().servers.iter().any(|s| s.name == "Jaquez" && !s.running));
-    bridge.command(OperatorCommand::StartServer("Jaquez".into())).unwrap();
+    bridge
+        .command(OperatorCommand::StopServer("Jaquez".into()))
+        .unwrap();
+    wait_until("Jaquez stopped", || {
+        bridge
+            .snapshot()
+            .servers
+            .iter()
+            .any(|s| s.name == "Jaquez" && !s.running)
+    });
+    bridge
+        .command(OperatorCommand::StartServer("Jaquez".into()))
+        .unwrap();
     wait_until("Jaquez back with the table", || {
-        herd.server("Jaquez").and_then(|s| s.lookup(b"seen")).is_some_and(|u| u.at.ends_with(b"1700000001"))
+        herd.server("Jaquez")
+            .and_then(|s| s.lookup(b"seen"))
+            .is_some_and(|u| u.at.ends_with(b"1700000001"))
     });
     herd::rt::block_on(herd.shutdown());
 }
 
 fn tmux(sock: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux").arg("-L").arg(sock).args(args).output().expect("tmux runs");
+    let out = Command::new("tmux")
+        .arg("-L")
+        .arg(sock)
+        .args(args)
+        .output()
+        .expect("tmux runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -63,7 +122,10 @@ fn wait_screen(sock: &str, what: &str, cond: impl Fn(&str) -> bool) -> String {
         if cond(&screen) {
             return screen;
         }
-        assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{screen}");
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {what}; screen:\n{screen}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -81,21 +143,49 @@ fn the_demo_console_runs_in_a_real_terminal_and_q_restores_it() {
         "{bin} demo --ephemeral --log-dir {} ; echo EXITED=$? ; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon' ; sleep 60",
         dir.path().join("logs").display()
     );
-    tmux(&sock, &["new-session", "-d", "-s", "herd", "-x", "100", "-y", "30", &cmd]);
+    tmux(
+        &sock,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "herd",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ],
+    );
     let guard = KillServer(sock.clone());
     let screen = wait_screen(&sock, "the overview with every server running", |s| {
-        s.contains("Overview") && ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"].iter().all(|n| s.contains(n)) && s.matches("running").count() >= 5
+        s.contains("Overview")
+            && ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"]
+                .iter()
+                .all(|n| s.contains(n))
+            && s.matches("running").count() >= 5
     });
-    assert!(screen.contains("Links 6/6 up") || screen.contains("Links"), "{screen}");
+    assert!(
+        screen.contains("Links 6/6 up") || screen.contains("Links"),
+        "{screen}"
+    );
     // The Peers view of the selected server shows its neighbours up.
     tmux(&sock, &["send-keys", "-t", "herd", "3"]);
-    wait_screen(&sock, "the peers view", |s| s.contains("Peers of") && s.contains(" up "));
+    wait_screen(&sock, "the peers view", |s| {
+        s.contains("Peers of") && s.contains(" up ")
+    });
     // q quits: the shell prints the exit code and the terminal is back in cooked mode.
     tmux(&sock, &["send-keys", "-t", "herd", "q"]);
     let after = wait_screen(&sock, "the console to exit", |s| s.contains("EXITED="));
     assert!(after.contains("EXITED=0"), "{after}");
-    assert!(after.lines().any(|l| l.trim() == "icanon"), "terminal restored to canonical mode:\n{after}");
-    assert!(!after.contains("Peers of"), "the alternate screen is gone:\n{after}");
+    assert!(
+        after.lines().any(|l| l.trim() == "icanon"),
+        "terminal restored to canonical mode:\n{after}"
+    );
+    assert!(
+        !after.contains("Peers of"),
+        "the alternate screen is gone:\n{after}"
+    );
     drop(guard);
 }
 
@@ -103,6 +193,10 @@ struct KillServer(String);
 
 impl Drop for KillServer {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.0).arg("kill-server").output();
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .arg("kill-server")
+            .output();
     }
 }
