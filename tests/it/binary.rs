@@ -103,6 +103,17 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
     for i in 0..5 {
         wait_listening(addr(i));
     }
+    // The herd has formed when every server logged every one of its links up.
+    let cfg_text = herd::config::Config::load(&cfg).unwrap();
+    for name in names {
+        for n in cfg_text.neighbours(name) {
+            let needle = format!("link to {n} up");
+            wait_until(&format!("{name}: {needle}"), || {
+                std::fs::read_to_string(logs.join(format!("{name}.log")))
+                    .is_ok_and(|l| l.contains(&needle))
+            });
+        }
+    }
     let time = now_text();
     let at = talk_str(
         addr(3),
