@@ -302,7 +302,10 @@ pub(super) async fn dial_loop(server: Arc<Server>, link: Arc<PeerLink>, _task: T
                 continue;
             }
         }
-        link.set_state(LinkState::Connecting, None);
+        // Retries after a failure stay Down, so "down since" counts from the first failure.
+        if failures == 0 {
+            link.set_state(LinkState::Connecting, None);
+        }
         match dial_once(&server, &link).await {
             Ok(reason) => {
                 log::warn!(target: &server.log_target, "link to {} dropped: {reason}", link.name);
