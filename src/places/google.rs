@@ -50,6 +50,15 @@ pub fn is_loopback_url(base: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Removes the API key from a message that may quote the request (it goes to clients and logs).
+pub fn scrub(message: &str, key: &str) -> String {
+    if key.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(key, "<key>")
+    }
+}
+
 impl GoogleLegacy {
     /// A provider for `base` with `key`, each request bounded by `timeout`.
     pub fn new(base: &str, key: String, timeout: Duration) -> Self {
@@ -100,6 +109,15 @@ impl Places for GoogleLegacy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_never_leave_in_messages() {
+        assert_eq!(
+            scrub("GET /x?key=s3cret&radius=1 failed", "s3cret"),
+            "GET /x?key=<key>&radius=1 failed"
+        );
+        assert_eq!(scrub("plain", ""), "plain");
+    }
 
     #[test]
     fn loopback_bases() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::google::agent;
+use super::google::{agent, scrub};
 use super::{status_doc, NearbyQuery, Places};
 
 /// Google's base URL for the new API.
@@ -156,10 +156,16 @@ impl Places for GoogleNew {
                     let code = resp.status().as_u16();
                     match resp.body_mut().read_json::<Value>() {
                         Ok(doc) => to_legacy(code, &doc),
-                        Err(e) => status_doc("UNKNOWN_ERROR", Some(&format!("HTTP {code}: {e}"))),
+                        Err(e) => status_doc(
+                            "UNKNOWN_ERROR",
+                            Some(&scrub(&format!("HTTP {code}: {e}"), &key)),
+                        ),
                     }
                 }
-                Err(e) => status_doc("UNKNOWN_ERROR", Some(&format!("request failed: {e}"))),
+                Err(e) => status_doc(
+                    "UNKNOWN_ERROR",
+                    Some(&scrub(&format!("request failed: {e}"), &key)),
+                ),
             }
         }))
     }
