@@ -5,7 +5,9 @@
 //! default without a key), Google legacy Nearby Search, and Google Places API (New) mapped to the
 //! legacy shape. [`Guarded`] puts a deadline and a concurrency cap in front of any of them, so a
 //! slow service never holds a client: past the deadline the reply carries a non-OK status.
+//! The remote providers sit behind a [`cache::Cached`] unless `cache_entries` is 0.
 
+pub mod cache;
 pub mod google;
 pub mod google_new;
 pub mod json;
@@ -23,7 +25,8 @@ pub const KEY_ENV: &str = "GOOGLE_PLACES_API_KEY";
 /// The environment variable that overrides the Google base URL.
 pub const URL_ENV: &str = "HERD_PLACES_URL";
 
-/// Builds the configured provider behind its deadline and cap. Errors say what is missing.
+/// Builds the configured provider behind its deadline and cap; a remote (Google) provider also
+/// behind a cache when `cfg.cache_entries` is not 0. Errors say what is missing.
 pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> {
     use crate::config::Provider;
     let key = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
@@ -36,10 +39,13 @@ pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> 
     let need_key = |what: &str| format!("places provider {what} needs an API key in {KEY_ENV}");
     let provider: Arc<dyn Places> = match (cfg.provider, key) {
         (Provider::GoogleLegacy, Some(k)) | (Provider::Auto, Some(k)) => {
-            Arc::new(google::GoogleLegacy::new(&base, k, deadline))
+            cache::wrap(Arc::new(google::GoogleLegacy::new(&base, k, deadline)), cfg)
         }
         (Provider::GoogleLegacy, None) => return Err(need_key("GoogleLegacy")),
-        (Provider::GoogleNew, Some(k)) => Arc::new(google_new::GoogleNew::new(&base, k, deadline)),
+        (Provider::GoogleNew, Some(k)) => cache::wrap(
+            Arc::new(google_new::GoogleNew::new(&base, k, deadline)),
+            cfg,
+        ),
         (Provider::GoogleNew, None) => return Err(need_key("GoogleNew")),
         (Provider::Offline, _) | (Provider::Auto, None) => {
             let table = match &cfg.data_file {
@@ -109,6 +115,10 @@ pub trait Places: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The places near `q`, at most `q.bound` of them.
     fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value>;
+    /// The counters of a cache, for providers that are one ([`cache::Cached`]).
+    fn cache_stats(&self) -> Option<cache::CacheStats> {
+        None
+    }
 }
 
 /// A document with no results and the given status (and a message for the log and the client).
@@ -172,6 +182,11 @@ impl Guarded {
     /// The provider's name.
     pub fn name(&self) -> &'static str {
         self.inner.name()
+    }
+
+    /// The provider's cache counters, when it is behind a cache.
+    pub fn cache_stats(&self) -> Option<cache::CacheStats> {
+        self.inner.cache_stats()
     }
 
     /// Looks up `q`, waiting at most the deadline (queueing for a permit included).

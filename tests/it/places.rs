@@ -217,3 +217,57 @@ fn places_new_request_and_mapping() {
     assert_eq!(body["maxResultCount"], 3);
     assert_eq!(body["locationRestriction"]["circle"]["radius"], 1500.0);
 }
+
+#[test]
+fn nearby_centres_share_one_cached_request() {
+    let g = FakeGoogle::start(200, LEGACY_OK);
+    let cfg = herd::config::PlacesConfig {
+        cache_grid_deg: 0.001,
+        ..Default::default()
+    };
+    let inner: Arc<dyn herd::places::Places> = Arc::new(herd::places::google::GoogleLegacy::new(
+        &g.url,
+        "test-key".into(),
+        std::time::Duration::from_secs(2),
+    ));
+    // The same layering as `places::build` for a remote provider.
+    let places = Arc::new(herd::places::Guarded::new(
+        herd::places::cache::wrap(inner, &cfg),
+        cfg.max_concurrent,
+        std::time::Duration::from_secs(2),
+    ));
+    let herd = herd::rt::block_on(herd::herd::LocalHerd::start(
+        fast_config(),
+        places.clone(),
+        true,
+    ))
+    .unwrap();
+    let addr = herd.addr("Clark").unwrap();
+    // Two clients about 8 m apart: one grid cell.
+    talk_str(
+        addr,
+        "IAMAT kiwi +34.068930-118.445127 1621464827.959498503\n",
+    );
+    talk_str(
+        addr,
+        "IAMAT pear +34.068990-118.445170 1621464828.000000000\n",
+    );
+    let first = talk_str(addr, "WHATSAT kiwi 0.5 2\n");
+    let second = talk_str(addr, "WHATSAT pear 0.5 3\n");
+    herd::rt::block_on(herd.shutdown());
+    let results = |out: &str| {
+        let doc: serde_json::Value = serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
+        assert_eq!(doc["status"], "OK", "{out}");
+        doc["results"].as_array().unwrap().len()
+    };
+    assert_eq!(
+        (results(&first), results(&second)),
+        (2, 3),
+        "each cut to its bound"
+    );
+    let seen = g.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "one request to Google: {seen:?}");
+    assert!(seen[0].0.contains("location=34.068930"), "{}", seen[0].0);
+    let stats = places.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
+}
