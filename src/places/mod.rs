@@ -37,13 +37,17 @@ pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> 
         .unwrap_or_else(|| google::GOOGLE_BASE.to_string());
     let deadline = Duration::from_millis(cfg.timeout_ms);
     let need_key = |what: &str| format!("places provider {what} needs an API key in {KEY_ENV}");
+    // The cap sits under the cache, so hits never queue behind slow misses.
+    let capped =
+        |p: Arc<dyn Places>| -> Arc<dyn Places> { Arc::new(Capped::new(p, cfg.max_concurrent)) };
     let provider: Arc<dyn Places> = match (cfg.provider, key) {
-        (Provider::GoogleLegacy, Some(k)) | (Provider::Auto, Some(k)) => {
-            cache::wrap(Arc::new(google::GoogleLegacy::new(&base, k, deadline)), cfg)
-        }
+        (Provider::GoogleLegacy, Some(k)) | (Provider::Auto, Some(k)) => cache::wrap(
+            capped(Arc::new(google::GoogleLegacy::new(&base, k, deadline))),
+            cfg,
+        ),
         (Provider::GoogleLegacy, None) => return Err(need_key("GoogleLegacy")),
         (Provider::GoogleNew, Some(k)) => cache::wrap(
-            Arc::new(google_new::GoogleNew::new(&base, k, deadline)),
+            capped(Arc::new(google_new::GoogleNew::new(&base, k, deadline))),
             cfg,
         ),
         (Provider::GoogleNew, None) => return Err(need_key("GoogleNew")),
@@ -54,14 +58,10 @@ pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> 
                 None => offline::OfflinePlaces::embedded()
                     .map_err(|e| format!("embedded places table: {e}"))?,
             };
-            Arc::new(Offline(Arc::new(table)))
+            capped(Arc::new(Offline(Arc::new(table))))
         }
     };
-    Ok(Arc::new(Guarded::new(
-        provider,
-        cfg.max_concurrent,
-        deadline,
-    )))
+    Ok(Arc::new(Guarded::with_deadline(provider, deadline)))
 }
 
 /// What a WHATSAT asks for.
@@ -159,24 +159,60 @@ impl Places for Offline {
     }
 }
 
-/// A deadline and a concurrency cap in front of a provider.
-pub struct Guarded {
+/// A cap on the lookups in flight at once through a provider; the rest wait their turn.
+pub struct Capped {
     /// The provider.
     inner: Arc<dyn Places>,
-    /// Lookups in flight at once.
+    /// One permit per lookup in flight.
     permits: Arc<async_lock::Semaphore>,
+}
+
+impl Capped {
+    /// At most `max_concurrent` lookups through `inner` at once.
+    pub fn new(inner: Arc<dyn Places>, max_concurrent: usize) -> Self {
+        Capped {
+            inner,
+            permits: Arc::new(async_lock::Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+}
+
+impl Places for Capped {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value> {
+        let (inner, permits) = (self.inner.clone(), self.permits.clone());
+        Box::pin(async move {
+            let _permit = permits.acquire().await;
+            inner.nearby(q).await
+        })
+    }
+
+    fn cache_stats(&self) -> Option<cache::CacheStats> {
+        self.inner.cache_stats()
+    }
+}
+
+/// A deadline in front of a provider: a client never waits longer, and the answer is cut to
+/// the bound.
+pub struct Guarded {
+    /// The provider (capped, maybe cached).
+    inner: Arc<dyn Places>,
     /// Longest a client waits.
     deadline: Duration,
 }
 
 impl Guarded {
-    /// Wraps `inner`.
+    /// `inner` behind a concurrency cap and a deadline.
     pub fn new(inner: Arc<dyn Places>, max_concurrent: usize, deadline: Duration) -> Self {
-        Guarded {
-            inner,
-            permits: Arc::new(async_lock::Semaphore::new(max_concurrent.max(1))),
-            deadline,
-        }
+        Self::with_deadline(Arc::new(Capped::new(inner, max_concurrent)), deadline)
+    }
+
+    /// `inner` (already capped where that matters) behind a deadline.
+    pub fn with_deadline(inner: Arc<dyn Places>, deadline: Duration) -> Self {
+        Guarded { inner, deadline }
     }
 
     /// The provider's name.
@@ -192,11 +228,7 @@ impl Guarded {
     /// Looks up `q`, waiting at most the deadline (queueing for a permit included).
     pub async fn nearby(&self, q: NearbyQuery) -> Value {
         let bound = q.bound;
-        let lookup = async {
-            let _permit = self.permits.acquire().await;
-            self.inner.nearby(q).await
-        };
-        let mut doc = match crate::rt::timeout(self.deadline, lookup).await {
+        let mut doc = match crate::rt::timeout(self.deadline, self.inner.nearby(q)).await {
             Some(doc) => doc,
             None => status_doc(
                 "UNKNOWN_ERROR",
@@ -232,6 +264,44 @@ mod tests {
             ("-33.86", "151.21")
         );
         assert!(NearbyQuery::new(b"+34", "1".into(), 1).is_none());
+    }
+
+    /// Never answers for a 1 km radius; answers at once otherwise.
+    struct SlowForOneKm;
+
+    impl Places for SlowForOneKm {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value> {
+            if q.radius_m == "1000" {
+                Box::pin(futures::future::pending())
+            } else {
+                Box::pin(futures::future::ready(status_doc("ZERO_RESULTS", None)))
+            }
+        }
+    }
+
+    #[test]
+    fn cache_hits_do_not_queue_behind_slow_lookups() {
+        use futures::FutureExt;
+        let cfg = crate::config::PlacesConfig::default();
+        let cached = cache::wrap(Arc::new(Capped::new(Arc::new(SlowForOneKm), 1)), &cfg);
+        let q = |m: &str| NearbyQuery::new(b"+34-118", m.to_string(), 5).unwrap();
+        futures::executor::block_on(async {
+            cached.nearby(q("2000")).await;
+            // The slow lookup takes the only permit and never finishes...
+            let mut slow = cached.nearby(q("1000"));
+            assert!(futures::poll!(&mut slow).is_pending());
+            // ...yet the cached answer comes back at once.
+            let hit = cached.nearby(q("2000")).now_or_never();
+            assert_eq!(
+                hit.map(|d| d["status"].clone()),
+                Some(json!("ZERO_RESULTS"))
+            );
+            // A miss does wait for the permit.
+            assert!(cached.nearby(q("3000")).now_or_never().is_none());
+        });
     }
 
     #[test]
