@@ -49,6 +49,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Measure: closed-loop load against the herd (or --target) and an echo ceiling in the same
+    /// run, propagation by hop count, idle-connection memory, start-up, offline Places.
+    Bench(herd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             console,
         } => run(&name, config.as_deref(), log_dir, console),
         Command::Check { config } => check(config.as_deref()),
+        Command::Bench(args) => herd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
