@@ -44,7 +44,7 @@ pub(super) async fn serve(
         server: &server,
         info: &info,
         writer: stream,
-        out: Vec::with_capacity(4096),
+        out: Vec::new(),
     }
     .run(reader, killed)
     .await;
