@@ -16,6 +16,7 @@ use futures::AsyncWriteExt;
 use super::lines::{Framed, LineReader};
 use super::{peer, rt, ConnInfo, LastCommand, Server, TaskGuard};
 use crate::events::{Dir, EventKind};
+use crate::logging::Bytes;
 use crate::places::{json::whatsat_reply, NearbyQuery};
 use crate::protocol::{
     format_at, invalid_reply, parse_at, parse_command, radius_metres, Command, Timestamp,
@@ -43,6 +44,7 @@ pub(super) async fn serve(
     let end = Conn {
         server: &server,
         info: &info,
+        peer: addr.to_string(),
         writer: stream,
         out: Vec::new(),
     }
@@ -64,6 +66,8 @@ struct Conn<'a> {
     server: &'a Arc<Server>,
     /// The console's view of this connection.
     info: &'a Arc<ConnInfo>,
+    /// The client's address as text, formatted once for the log lines.
+    peer: String,
     /// Where replies go.
     writer: rt::TcpStream,
     /// Replies waiting for the next write.
@@ -162,7 +166,7 @@ impl Conn<'_> {
         let server = self.server;
         server.stats.lines_in.fetch_add(1, Relaxed);
         self.info.lines_in.fetch_add(1, Relaxed);
-        log::info!(target: &server.log_target, "in  {} {}", self.info.addr, line.escape_ascii());
+        log::info!(target: &server.log_target, "in  {} {}", self.peer, Bytes(line));
         server.events.publish(|| EventKind::Line {
             id: self.info.id,
             dir: Dir::In,
@@ -216,7 +220,7 @@ impl Conn<'_> {
                         }
                         let doc = server.places.nearby(q).await;
                         log::info!(target: &server.log_target, "places {} for {}: {}", server.places.name(),
-                            cmd.client.escape_ascii(), crate::places::status_of(&doc));
+                            Bytes(cmd.client), crate::places::status_of(&doc));
                         whatsat_reply(&u.at, &doc, &mut self.out);
                     }
                     _ => invalid_reply(line, &mut self.out),
@@ -224,14 +228,14 @@ impl Conn<'_> {
             }
             Err(why) => {
                 self.info.set_last(LastCommand::Invalid);
-                log::info!(target: &server.log_target, "invalid from {}: {}", self.info.addr, why.reason());
+                log::info!(target: &server.log_target, "invalid from {}: {}", self.peer, why.reason());
                 invalid_reply(line, &mut self.out);
             }
         }
         let start = start.min(self.out.len());
         let reply = &self.out[start..];
-        log::info!(target: &server.log_target, "out {} {}", self.info.addr,
-            reply.strip_suffix(b"\n").unwrap_or(reply).escape_ascii());
+        log::info!(target: &server.log_target, "out {} {}", self.peer,
+            Bytes(reply.strip_suffix(b"\n").unwrap_or(reply)));
         server.events.publish(|| EventKind::Line {
             id: self.info.id,
             dir: Dir::Out,

@@ -632,7 +632,7 @@ fn receive(server: &Server, link: &PeerLink, update: &Update) {
     }
     log::info!(target: &server.log_target, "flood from {} {}: {}", link.name,
         match applied { Applied::Inserted | Applied::Replaced => "applied", Applied::Stale => "ignored (not newer)", Applied::Full => "refused (table full)" },
-        update.at.escape_ascii());
+        crate::logging::Bytes(&update.at));
     server.events.publish(|| EventKind::Flood {
         peer: link.name.clone(),
         dir: Dir::In,
@@ -684,7 +684,7 @@ async fn write_loop(
             .floods_sent
             .fetch_add(batch.len() as u64, Relaxed);
         for u in &batch {
-            log::info!(target: &server.log_target, "flood to {}: {}", link.name, u.at.escape_ascii());
+            log::info!(target: &server.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&u.at));
             server.events.publish(|| EventKind::Flood {
                 peer: link.name.clone(),
                 dir: Dir::Out,
