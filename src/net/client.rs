@@ -81,6 +81,14 @@ impl Conn<'_> {
         killed: async_channel::Receiver<()>,
     ) -> End {
         let idle = Duration::from_millis(self.server.config.timings.client_idle_ms);
+        let server = self.server;
+        // Built once per connection, not per read: the stop signals and the idle timer.
+        let mut stopped = std::pin::pin!(async {
+            let kill = std::pin::pin!(killed.recv());
+            let stop = std::pin::pin!(server.stop.wait());
+            future::select(kill, stop).await;
+        });
+        let mut idle_timer = std::pin::pin!(rt::sleep(idle));
         let mut first = true;
         loop {
             while let Some(framed) = reader.next_line() {
@@ -99,7 +107,7 @@ impl Conn<'_> {
                             reader,
                             self.writer,
                             &hello,
-                            killed,
+                            killed.clone(),
                         )
                         .await,
                     );
@@ -115,17 +123,21 @@ impl Conn<'_> {
             if let Err(e) = self.flush().await {
                 return End::Other(e);
             }
-            let read = {
-                let fill = std::pin::pin!(rt::timeout(idle, reader.fill()));
-                let stop = std::pin::pin!(async {
-                    let kill = std::pin::pin!(killed.recv());
-                    let stop = std::pin::pin!(self.server.stop.wait());
-                    future::select(kill, stop).await;
-                });
-                match future::select(fill, stop).await {
-                    Either::Left((r, _)) => r,
-                    Either::Right(_) => {
+            let read = loop {
+                let fill = std::pin::pin!(reader.fill());
+                let wait = future::select(stopped.as_mut(), idle_timer.as_mut());
+                match future::select(fill, wait).await {
+                    Either::Left((r, _)) => break Some(r),
+                    Either::Right((Either::Left(_), _)) => {
                         return End::Other("server stopping or operator drop".into())
+                    }
+                    Either::Right((Either::Right(_), _)) => {
+                        // The timer runs from the last traffic, not from this read.
+                        let quiet = self.info.idle();
+                        if quiet >= idle {
+                            break None;
+                        }
+                        idle_timer.set(rt::sleep(idle - quiet));
                     }
                 }
             };
