@@ -241,11 +241,17 @@ pub struct Bytes<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for Bytes<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plain = |b: &u8| (0x20..0x7f).contains(b) && !matches!(b, b'\\' | b'\'' | b'"');
-        match std::str::from_utf8(self.0) {
-            Ok(text) if self.0.iter().all(plain) => f.write_str(text),
-            _ => write!(f, "{}", self.0.escape_ascii()),
+        // No early exit, so the check vectorises; the three quotable bytes by memchr3.
+        let printable = self
+            .0
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f));
+        if printable && memchr::memchr3(b'\\', b'\'', b'"', self.0).is_none() {
+            if let Ok(text) = std::str::from_utf8(self.0) {
+                return f.write_str(text);
+            }
         }
+        write!(f, "{}", self.0.escape_ascii())
     }
 }
 

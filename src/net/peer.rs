@@ -704,10 +704,14 @@ async fn write_loop(
         }
         if buf.is_empty() {
             let bell = std::pin::pin!(link.bell.1.recv());
-            if let Either::Right(_) = future::select(bell, beat.as_mut()).await {
-                beat.set(rt::sleep(
+            match future::select(bell, beat.as_mut()).await {
+                // Let the tasks that are ready (clients, other links) queue their updates
+                // too, so one write carries them all; this delays a flood by one turn of the
+                // run queue, and never a client's reply.
+                Either::Left(_) => rt::yield_now().await,
+                Either::Right(_) => beat.set(rt::sleep(
                     next_ping.saturating_duration_since(Instant::now()),
-                ));
+                )),
             }
             continue;
         }
