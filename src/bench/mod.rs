@@ -117,7 +117,19 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
                     };
                     let e = load::run(&spec(echo.addr, "echo")).await;
                     rt::sleep(Duration::from_millis(100)).await;
+                    let before = herd.as_ref().map(flood_counts);
                     let s = load::run(&spec(server_addr, "herd")).await;
+                    // Floods still queued when the run ends are counted by the next run.
+                    let floods = herd.as_ref().zip(before).map(|(h, b)| {
+                        let a = flood_counts(h);
+                        let sent = a.sent - b.sent;
+                        report::Floods {
+                            sent,
+                            received: a.received - b.received,
+                            ignored: a.ignored - b.ignored,
+                            sent_per_iamat: sent as f64 / s.iamat.max(1) as f64,
+                        }
+                    });
                     rt::sleep(Duration::from_millis(100)).await;
                     let ratio = if e.throughput > 0.0 {
                         s.throughput / e.throughput
@@ -129,6 +141,7 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
                         echo: e,
                         server: s,
                         ratio,
+                        floods,
                     });
                 }
             }
@@ -254,6 +267,20 @@ fn start_herd(config: Config) -> Result<LocalHerd, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Link counters summed over the herd's servers.
+fn flood_counts(herd: &LocalHerd) -> report::Floods {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut f = report::Floods::default();
+    for name in herd.names() {
+        if let Some(s) = herd.server(&name) {
+            f.sent += s.stats.floods_sent.load(Relaxed);
+            f.received += s.stats.floods_received.load(Relaxed);
+            f.ignored += s.stats.floods_ignored.load(Relaxed);
+        }
+    }
+    f
 }
 
 /// The CPU model from /proc/cpuinfo, or "unknown".

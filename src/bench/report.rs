@@ -82,6 +82,21 @@ pub struct LoadPair {
     pub server: LoadStats,
     /// server throughput / echo throughput.
     pub ratio: f64,
+    /// Link traffic across the in-process herd during the server's run (None with --target).
+    pub floods: Option<Floods>,
+}
+
+/// Updates that crossed links, summed over every server of the in-process herd.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Floods {
+    /// Updates written to neighbours.
+    pub sent: u64,
+    /// Updates read from neighbours.
+    pub received: u64,
+    /// Received updates that changed nothing (the other path of a cycle).
+    pub ignored: u64,
+    /// `sent` per IAMAT answered.
+    pub sent_per_iamat: f64,
 }
 
 /// Propagation to servers at one hop count.
@@ -336,7 +351,8 @@ impl Report {
                 "errors"
             );
             for p in &self.load {
-                for (who, s) in [("echo", &p.echo), ("herd", &p.server)] {
+                let who = if p.floods.is_some() { "herd" } else { "target" };
+                for (who, s) in [("echo", &p.echo), (who, &p.server)] {
                     let l = &s.latency_us;
                     let _ = writeln!(
                         o,
@@ -358,10 +374,21 @@ impl Report {
                 }
                 let _ = writeln!(
                     o,
-                    "  {:<12} herd/echo throughput ratio: {:.2}",
+                    "  {:<12} throughput ratio to the echo: {:.2}",
                     p.mode.as_str(),
                     p.ratio
                 );
+                if let Some(f) = &p.floods {
+                    let _ = writeln!(
+                        o,
+                        "  {:<12} link messages: {} sent ({:.1} per IAMAT), {} received, {} of them ignored",
+                        p.mode.as_str(),
+                        f.sent,
+                        f.sent_per_iamat,
+                        f.received,
+                        f.ignored
+                    );
+                }
             }
         }
         if let Some(p) = &self.propagation {

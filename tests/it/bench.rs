@@ -64,7 +64,14 @@ fn a_tiny_run_reports_consistent_numbers() {
     }
     assert_eq!(r.targets.len(), 5);
     let text = r.text();
-    assert!(text.contains("herd/echo throughput ratio"), "{text}");
+    assert!(text.contains("throughput ratio to the echo"), "{text}");
+    for pair in &r.load {
+        let f = pair.floods.expect("in-process herd counts its floods");
+        assert!(
+            f.sent > 0 && f.received > 0 && f.ignored <= f.received,
+            "{f:?}"
+        );
+    }
     let json: serde_json::Value =
         serde_json::from_str(&serde_json::to_string(&r).expect("serialises")).expect("JSON");
     assert!(json["load"][0]["ratio"].is_number(), "{json}");
