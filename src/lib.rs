@@ -5,6 +5,7 @@
 //! See ARCHITECTURE.md for the codemap and the invariants.
 
 pub mod backoff;
+pub mod bench;
 pub mod config;
 pub mod console;
 pub mod demo;

@@ -78,6 +78,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Measure: closed-loop load against the herd (or --target) and an echo ceiling in the same
+    /// run, propagation by hop count, idle-connection memory, start-up, offline Places.
+    Bench(herd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             };
             demo(config.as_deref(), headless, ephemeral, log_dir, &opts)
         }
+        Command::Bench(args) => herd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,20 @@ impl Outbox {
         }
     }
 
+    /// Forgets the waiting update for `update`'s client unless it is newer than `update`; true
+    /// if one was forgotten. For a neighbour that just sent us `update`: it holds that or
+    /// newer, so an older or equal copy from us would only be ignored there. (The client's
+    /// place in `order` is skipped by [`take`](Self::take).)
+    pub fn cancel(&mut self, update: &Update) -> bool {
+        match self.waiting.get(&update.client) {
+            Some(w) if !w.is_newer_than(update) => {
+                self.waiting.remove(&update.client);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Takes up to `max` updates, oldest client first.
     pub fn take(&mut self, max: usize) -> Vec<Update> {
         let mut out = Vec::with_capacity(max.min(self.order.len()));
@@ -100,6 +114,20 @@ mod tests {
             &[("a", 1), ("b", 2), ("c", 3)],
         );
         check(&[], &[]);
+    }
+
+    #[test]
+    fn cancel_forgets_only_what_the_neighbour_has() {
+        let mut q = Outbox::new();
+        q.push(u("a", 2));
+        q.push(u("b", 2));
+        assert!(!q.cancel(&u("a", 1)), "ours is newer: it still goes");
+        assert!(q.cancel(&u("a", 2)), "the neighbour has exactly it");
+        assert!(!q.cancel(&u("c", 1)), "nothing waits for c");
+        q.push(u("a", 3));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.take(usize::MAX), vec![u("a", 3), u("b", 2)]);
+        assert!(q.take(usize::MAX).is_empty());
     }
 
     #[test]

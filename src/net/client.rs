@@ -16,6 +16,7 @@ use futures::AsyncWriteExt;
 use super::lines::{Framed, LineReader};
 use super::{peer, rt, ConnInfo, LastCommand, Server, TaskGuard};
 use crate::events::{Dir, EventKind};
+use crate::logging::Bytes;
 use crate::places::{json::whatsat_reply, NearbyQuery};
 use crate::protocol::{
     format_at, invalid_reply, parse_at, parse_command, radius_metres, Command, Timestamp,
@@ -43,8 +44,9 @@ pub(super) async fn serve(
     let end = Conn {
         server: &server,
         info: &info,
+        peer: addr.to_string(),
         writer: stream,
-        out: Vec::with_capacity(4096),
+        out: Vec::new(),
     }
     .run(reader, killed)
     .await;
@@ -64,6 +66,8 @@ struct Conn<'a> {
     server: &'a Arc<Server>,
     /// The console's view of this connection.
     info: &'a Arc<ConnInfo>,
+    /// The client's address as text, formatted once for the log lines.
+    peer: String,
     /// Where replies go.
     writer: rt::TcpStream,
     /// Replies waiting for the next write.
@@ -77,6 +81,14 @@ impl Conn<'_> {
         killed: async_channel::Receiver<()>,
     ) -> End {
         let idle = Duration::from_millis(self.server.config.timings.client_idle_ms);
+        let server = self.server;
+        // Built once per connection, not per read: the stop signals and the idle timer.
+        let mut stopped = std::pin::pin!(async {
+            let kill = std::pin::pin!(killed.recv());
+            let stop = std::pin::pin!(server.stop.wait());
+            future::select(kill, stop).await;
+        });
+        let mut idle_timer = std::pin::pin!(rt::sleep(idle));
         let mut first = true;
         loop {
             while let Some(framed) = reader.next_line() {
@@ -95,7 +107,7 @@ impl Conn<'_> {
                             reader,
                             self.writer,
                             &hello,
-                            killed,
+                            killed.clone(),
                         )
                         .await,
                     );
@@ -111,17 +123,21 @@ impl Conn<'_> {
             if let Err(e) = self.flush().await {
                 return End::Other(e);
             }
-            let read = {
-                let fill = std::pin::pin!(rt::timeout(idle, reader.fill()));
-                let stop = std::pin::pin!(async {
-                    let kill = std::pin::pin!(killed.recv());
-                    let stop = std::pin::pin!(self.server.stop.wait());
-                    future::select(kill, stop).await;
-                });
-                match future::select(fill, stop).await {
-                    Either::Left((r, _)) => r,
-                    Either::Right(_) => {
+            let read = loop {
+                let fill = std::pin::pin!(reader.fill());
+                let wait = future::select(stopped.as_mut(), idle_timer.as_mut());
+                match future::select(fill, wait).await {
+                    Either::Left((r, _)) => break Some(r),
+                    Either::Right((Either::Left(_), _)) => {
                         return End::Other("server stopping or operator drop".into())
+                    }
+                    Either::Right((Either::Right(_), _)) => {
+                        // The timer runs from the last traffic, not from this read.
+                        let quiet = self.info.idle();
+                        if quiet >= idle {
+                            break None;
+                        }
+                        idle_timer.set(rt::sleep(idle - quiet));
                     }
                 }
             };
@@ -162,7 +178,7 @@ impl Conn<'_> {
         let server = self.server;
         server.stats.lines_in.fetch_add(1, Relaxed);
         self.info.lines_in.fetch_add(1, Relaxed);
-        log::info!(target: &server.log_target, "in  {} {}", self.info.addr, line.escape_ascii());
+        log::info!(target: &server.log_target, "in  {} {}", self.peer, Bytes(line));
         server.events.publish(|| EventKind::Line {
             id: self.info.id,
             dir: Dir::In,
@@ -216,7 +232,7 @@ impl Conn<'_> {
                         }
                         let doc = server.places.nearby(q).await;
                         log::info!(target: &server.log_target, "places {} for {}: {}", server.places.name(),
-                            cmd.client.escape_ascii(), crate::places::status_of(&doc));
+                            Bytes(cmd.client), crate::places::status_of(&doc));
                         whatsat_reply(&u.at, &doc, &mut self.out);
                     }
                     _ => invalid_reply(line, &mut self.out),
@@ -224,14 +240,14 @@ impl Conn<'_> {
             }
             Err(why) => {
                 self.info.set_last(LastCommand::Invalid);
-                log::info!(target: &server.log_target, "invalid from {}: {}", self.info.addr, why.reason());
+                log::info!(target: &server.log_target, "invalid from {}: {}", self.peer, why.reason());
                 invalid_reply(line, &mut self.out);
             }
         }
         let start = start.min(self.out.len());
         let reply = &self.out[start..];
-        log::info!(target: &server.log_target, "out {} {}", self.info.addr,
-            reply.strip_suffix(b"\n").unwrap_or(reply).escape_ascii());
+        log::info!(target: &server.log_target, "out {} {}", self.peer,
+            Bytes(reply.strip_suffix(b"\n").unwrap_or(reply)));
         server.events.publish(|| EventKind::Line {
             id: self.info.id,
             dir: Dir::Out,

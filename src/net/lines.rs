@@ -2,6 +2,8 @@
 //!
 //! The buffer never holds more than the limit plus one read chunk: a stream of bytes without a
 //! newline cannot grow memory. A line that exceeds the limit is reported, not buffered further.
+//! It starts small and doubles only when a read fills it, so an idle connection costs a few
+//! hundred bytes, and a busy one reads up to a chunk at a time without zeroing memory per read.
 
 use std::io;
 use std::ops::Range;
@@ -10,8 +12,11 @@ use futures::{AsyncRead, AsyncReadExt};
 
 use crate::protocol::strip_terminator;
 
-/// How much one read asks for.
+/// The most one read asks for.
 const CHUNK: usize = 8 * 1024;
+
+/// The buffer's first size.
+const INITIAL: usize = 512;
 
 /// What [`LineReader::next_line`] found in the buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,10 +31,12 @@ pub enum Framed {
 pub struct LineReader<R> {
     /// The byte source.
     inner: R,
-    /// Bytes read but not yet consumed start at `start`.
+    /// Read bytes are `buf[start..end]`; the rest is space for the next read.
     buf: Vec<u8>,
     /// First unconsumed byte.
     start: usize,
+    /// End of the bytes read.
+    end: usize,
     /// Bytes from `start` already searched for a newline.
     scanned: usize,
     /// Longest line allowed, terminator excluded.
@@ -41,8 +48,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(inner: R, max_line: usize) -> Self {
         LineReader {
             inner,
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::new(),
             start: 0,
+            end: 0,
             scanned: 0,
             max_line,
         }
@@ -50,7 +58,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     /// The next complete line already buffered, if any. Never reads.
     pub fn next_line(&mut self) -> Option<Framed> {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         match memchr::memchr(b'\n', &pending[self.scanned..]) {
             Some(i) => {
                 let end = self.start + self.scanned + i + 1;
@@ -80,28 +88,32 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Reads more bytes; `Ok(0)` at end of stream.
     pub async fn fill(&mut self) -> io::Result<usize> {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
-        let res = self.inner.read(&mut self.buf[len..]).await;
-        let n = *res.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
-        res
+        if self.end == self.buf.len() {
+            // Full: double, up to the limit plus one chunk.
+            let cap = (self.max_line + 1).saturating_add(CHUNK).max(INITIAL);
+            let grown = (self.buf.len() * 2).clamp(INITIAL, cap);
+            self.buf.resize(grown.max(self.end + 1), 0);
+        }
+        let n = self.inner.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
     }
 
     /// At end of stream: the bytes after the last newline (a final command without a newline).
     pub fn rest(&mut self) -> Option<&[u8]> {
-        let rest = &self.buf[self.start..];
-        self.start = self.buf.len();
+        let rest = &self.buf[self.start..self.end];
+        self.start = self.end;
         self.scanned = 0;
         (!rest.is_empty()).then_some(rest)
     }
 
     /// Bytes buffered but not yet consumed.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 }
 

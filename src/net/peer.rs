@@ -562,6 +562,9 @@ async fn read_loop(
     info: &ConnInfo,
 ) -> String {
     let silence = Duration::from_millis(server.config.timings.peer_timeout_ms);
+    // One timer for the link, re-armed only when it fires, rather than one per read.
+    let mut silence_timer = std::pin::pin!(rt::sleep(silence));
+    let mut heard = Instant::now();
     loop {
         while let Some(framed) = reader.next_line() {
             let Framed::Line(range) = framed else {
@@ -574,6 +577,18 @@ async fn read_loop(
             info.lines_in.fetch_add(1, Relaxed);
             match wire::decode(line) {
                 Some(PeerMsg::Update(at)) => {
+                    // The other path of a cycle brings back what we hold, byte for byte: no
+                    // parse and no table change, and this neighbour needs no copy from us.
+                    let held = at
+                        .split(|&b| b == b' ')
+                        .nth(3)
+                        .and_then(|client| server.lookup(client))
+                        .filter(|held| *held.at == *at);
+                    if let Some(held) = held {
+                        lock(&link.outbox).cancel(&held);
+                        note_received(server, link, &held, Applied::Stale);
+                        continue;
+                    }
                     let Some(update) = Update::from_at_line(at) else {
                         return format!(
                             "malformed update from {}: {}",
@@ -604,20 +619,32 @@ async fn read_loop(
                 }
             }
         }
-        match rt::timeout(silence, reader.fill()).await {
-            None => {
-                return format!(
-                    "nothing heard from {} for {} ms",
-                    link.name,
-                    silence.as_millis()
-                )
+        let read = loop {
+            let fill = std::pin::pin!(reader.fill());
+            match future::select(fill, silence_timer.as_mut()).await {
+                Either::Left((r, _)) => break r,
+                Either::Right(_) => {
+                    // The timer runs from the last read, not from this one.
+                    let quiet = heard.elapsed();
+                    if quiet >= silence {
+                        return format!(
+                            "nothing heard from {} for {} ms",
+                            link.name,
+                            silence.as_millis()
+                        );
+                    }
+                    silence_timer.set(rt::sleep(silence - quiet));
+                }
             }
-            Some(Ok(0)) => return format!("{} closed the link", link.name),
-            Some(Err(e)) => return format!("read error: {e}"),
-            Some(Ok(n)) => {
+        };
+        match read {
+            Ok(0) => return format!("{} closed the link", link.name),
+            Err(e) => return format!("read error: {e}"),
+            Ok(n) => {
+                heard = Instant::now();
                 info.bytes_in.fetch_add(n as u64, Relaxed);
                 info.touch();
-                lock(&link.status).last_heard = Some(Instant::now());
+                lock(&link.status).last_heard = Some(heard);
             }
         }
     }
@@ -626,6 +653,11 @@ async fn read_loop(
 /// Applies an update from a neighbour and accounts for it.
 fn receive(server: &Server, link: &PeerLink, update: &Update) {
     let applied = server.accept_update(update, Some(&link.name));
+    note_received(server, link, update, applied);
+}
+
+/// Counts, logs and publishes an update received from `link`.
+fn note_received(server: &Server, link: &PeerLink, update: &Update, applied: Applied) {
     link.received.fetch_add(1, Relaxed);
     server.stats.floods_received.fetch_add(1, Relaxed);
     let changed = applied.changed();
@@ -635,7 +667,7 @@ fn receive(server: &Server, link: &PeerLink, update: &Update) {
     }
     log::info!(target: &server.log_target, "flood from {} {}: {}", link.name,
         match applied { Applied::Inserted | Applied::Replaced => "applied", Applied::Stale => "ignored (not newer)", Applied::Full => "refused (table full)" },
-        update.at.escape_ascii());
+        crate::logging::Bytes(&update.at));
     server.events.publish(|| EventKind::Flood {
         peer: link.name.clone(),
         dir: Dir::In,
@@ -654,6 +686,8 @@ async fn write_loop(
     let mut next_ping = Instant::now();
     let mut seq = 0u64;
     let mut buf = Vec::with_capacity(64 * 1024);
+    // Wakes the idle writer for the next PING; re-armed per PING, not per wait.
+    let mut beat = std::pin::pin!(rt::sleep(Duration::ZERO));
     loop {
         buf.clear();
         let now = Instant::now();
@@ -662,6 +696,7 @@ async fn write_loop(
             *lock(&link.ping_sent) = Some((seq, now));
             wire::encode(&PeerMsg::Ping(seq), &mut buf);
             next_ping = now + heartbeat;
+            beat.set(rt::sleep(heartbeat));
         }
         if let Some(n) = lock(&link.pong_due).take() {
             wire::encode(&PeerMsg::Pong(n), &mut buf);
@@ -671,8 +706,16 @@ async fn write_loop(
             wire::encode(&PeerMsg::Update(&u.at), &mut buf);
         }
         if buf.is_empty() {
-            let wait = next_ping.saturating_duration_since(Instant::now());
-            let _ = rt::timeout(wait, link.bell.1.recv()).await;
+            let bell = std::pin::pin!(link.bell.1.recv());
+            match future::select(bell, beat.as_mut()).await {
+                // Let the tasks that are ready (clients, other links) queue their updates
+                // too, so one write carries them all; this delays a flood by one turn of the
+                // run queue, and never a client's reply.
+                Either::Left(_) => rt::yield_now().await,
+                Either::Right(_) => beat.set(rt::sleep(
+                    next_ping.saturating_duration_since(Instant::now()),
+                )),
+            }
             continue;
         }
         if let Err(e) = write(server, &mut writer, &buf).await {
@@ -687,7 +730,7 @@ async fn write_loop(
             .floods_sent
             .fetch_add(batch.len() as u64, Relaxed);
         for u in &batch {
-            log::info!(target: &server.log_target, "flood to {}: {}", link.name, u.at.escape_ascii());
+            log::info!(target: &server.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&u.at));
             server.events.publish(|| EventKind::Flood {
                 peer: link.name.clone(),
                 dir: Dir::Out,

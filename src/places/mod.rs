@@ -13,7 +13,7 @@ pub mod google_new;
 pub mod json;
 pub mod offline;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -51,15 +51,15 @@ pub fn build(cfg: &crate::config::PlacesConfig) -> Result<Arc<Guarded>, String> 
             cfg,
         ),
         (Provider::GoogleNew, None) => return Err(need_key("GoogleNew")),
-        (Provider::Offline, _) | (Provider::Auto, None) => {
-            let table = match &cfg.data_file {
-                Some(path) => offline::OfflinePlaces::from_file(path)
-                    .map_err(|e| format!("places.data_file {}: {e}", path.display()))?,
-                None => offline::OfflinePlaces::embedded()
-                    .map_err(|e| format!("embedded places table: {e}"))?,
-            };
-            capped(Arc::new(Offline(Arc::new(table))))
-        }
+        (Provider::Offline, _) | (Provider::Auto, None) => match &cfg.data_file {
+            Some(path) => {
+                let table = offline::OfflinePlaces::from_file(path)
+                    .map_err(|e| format!("places.data_file {}: {e}", path.display()))?;
+                capped(Arc::new(Offline(Arc::new(table))))
+            }
+            // The embedded table is known good; it loads while the server starts listening.
+            None => capped(Arc::new(LazyOffline::start())),
+        },
     };
     Ok(Arc::new(Guarded::with_deadline(provider, deadline)))
 }
@@ -156,6 +156,53 @@ impl Places for Offline {
     fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value> {
         let table = self.0.clone();
         Box::pin(async move { table.nearby(q.lat, q.lng, q.radius_m_f64, q.bound) })
+    }
+}
+
+/// The embedded table, loaded on a thread of its own so that a server listens at once (the
+/// load takes tens of milliseconds); a lookup that comes before it is ready waits for it on the
+/// blocking pool, within the usual deadline.
+pub struct LazyOffline(Arc<OnceLock<Result<Arc<offline::OfflinePlaces>, String>>>);
+
+impl LazyOffline {
+    /// Starts loading the embedded table.
+    pub fn start() -> Self {
+        fn load() -> Result<Arc<offline::OfflinePlaces>, String> {
+            offline::OfflinePlaces::embedded()
+                .map(Arc::new)
+                .map_err(|e| format!("embedded places table: {e}"))
+        }
+        let cell = Arc::new(OnceLock::new());
+        let filler = cell.clone();
+        let spawned = std::thread::Builder::new()
+            .name("places-load".into())
+            .spawn(move || {
+                let _ = filler.set(load());
+            });
+        if spawned.is_err() {
+            let _ = cell.set(load());
+        }
+        LazyOffline(cell)
+    }
+}
+
+impl Places for LazyOffline {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+
+    fn nearby(&self, q: NearbyQuery) -> BoxFuture<'static, Value> {
+        let cell = self.0.clone();
+        Box::pin(async move {
+            let table = match cell.get() {
+                Some(t) => t.clone(),
+                None => crate::rt::spawn_blocking(move || cell.wait().clone()).await,
+            };
+            match table {
+                Ok(t) => t.nearby(q.lat, q.lng, q.radius_m_f64, q.bound),
+                Err(e) => status_doc("UNKNOWN_ERROR", Some(&e)),
+            }
+        })
     }
 }
 
@@ -302,6 +349,15 @@ mod tests {
             // A miss does wait for the permit.
             assert!(cached.nearby(q("3000")).now_or_never().is_none());
         });
+    }
+
+    #[test]
+    fn the_lazy_embedded_table_answers_its_first_lookup() {
+        let p = LazyOffline::start();
+        let q = NearbyQuery::new(b"+34.068930-118.445127", "10000".into(), 3).unwrap();
+        let doc = crate::rt::block_on(p.nearby(q));
+        assert_eq!(status_of(&doc), "OK", "{doc}");
+        assert_eq!(doc["results"].as_array().map(Vec::len), Some(3));
     }
 
     #[test]

@@ -45,3 +45,27 @@ fn servers_sharing_a_secret_link_up() {
     let r = talk_str(h.addr("Clark"), "IAMAT sec +1+1 1700000000\n");
     h.wait_holds("Bailey", "sec", r.trim_end());
 }
+
+#[test]
+fn an_idle_client_is_closed_after_the_idle_time_and_not_before() {
+    let mut cfg = fast_config();
+    cfg.timings.client_idle_ms = 300;
+    let h = TestHerd::start(cfg);
+    let mut s = TcpStream::connect(h.addr("Clark")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Traffic every 150 ms keeps it open past the idle time...
+    for i in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        s.write_all(format!("IAMAT idle{i} +1+1 1700000000\n").as_bytes())
+            .unwrap();
+        assert!(read_line(&mut s).starts_with("AT Clark "));
+    }
+    // ...and silence closes it.
+    let t = std::time::Instant::now();
+    assert_eq!(read_line(&mut s), "", "closed");
+    let quiet = t.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(250) && quiet < Duration::from_secs(3),
+        "{quiet:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The one integration-test crate: in-process herds on ephemeral loopback ports, the real
 //! binary as processes, a loopback HTTP server standing in for Google, and tmux.
 
+mod bench;
 mod binary;
 mod client;
 mod console;

@@ -1,0 +1,297 @@
+//! `herd bench`: a closed-loop load generator, the echo ceiling measured in the same run,
+//! propagation latency by hop count, idle-connection memory, start-up time and offline Places.
+//!
+//! Without `--target` it starts its own herd in this process (ephemeral loopback ports, the
+//! offline Places table, logs at info level in a temporary folder, so logging is paid for) and
+//! its own echo server, drives both with the same generator and reports the ratio. Every loop is
+//! bounded in count and in time; connections go to loopback addresses only.
+
+pub mod args;
+pub mod echo;
+pub mod load;
+pub mod places;
+pub mod propagation;
+pub mod report;
+pub mod system;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use args::{BenchArgs, Mode, Phase};
+pub use report::Report;
+
+use crate::config::{Config, Provider};
+use crate::herd::LocalHerd;
+use crate::{logging, rt};
+
+/// Runs the benchmark and prints the report (text, or one JSON object with `--json`).
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let report = measure(&args)?;
+    if args.json {
+        let text = serde_json::to_string(&report).map_err(|e| format!("report: {e}"))?;
+        println!("{text}");
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
+
+/// Runs the phases `args` asks for and returns what they found.
+pub fn measure(args: &BenchArgs) -> Result<Report, String> {
+    let target = args.validate()?;
+    let phases = args.phases();
+    let wants = |p: Phase| phases.contains(&p);
+    let in_process = target.is_none() && (wants(Phase::Load) || wants(Phase::Propagation));
+    let mut report = Report {
+        machine: report::Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model: cpu_model(),
+            runtime: rt::RUNTIME,
+            build: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            log_level: if in_process {
+                args.log_level.clone()
+            } else {
+                String::new()
+            },
+        },
+        server: match target {
+            Some(t) => t.to_string(),
+            None => format!("in-process herd, load on {}", args.server),
+        },
+        whatsat_percent: args.whatsat_percent,
+        load: Vec::new(),
+        propagation: None,
+        idle: None,
+        startup: None,
+        places: None,
+        targets: Vec::new(),
+    };
+    let run_id = crate::net::random_u64() % 1_000_000;
+
+    if wants(Phase::Load) || wants(Phase::Propagation) {
+        let mut herd_logs = None;
+        let herd = match target {
+            Some(_) => None,
+            None => {
+                let config = herd_config(args)?;
+                if config.addr(&args.server).is_none() {
+                    let names: Vec<_> = config.servers.iter().map(|s| s.name.as_str()).collect();
+                    return Err(format!(
+                        "--server {}: no such server; the herd has {}",
+                        args.server,
+                        names.join(", ")
+                    ));
+                }
+                herd_logs = Some(start_logging(args, &config)?);
+                Some(start_herd(config)?)
+            }
+        };
+        let result = rt::block_on(async {
+            let mut load = Vec::new();
+            if wants(Phase::Load) {
+                let echo = echo::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(|e| format!("echo server: {e}"))?;
+                let server_addr = match (&herd, target) {
+                    (_, Some(t)) => t,
+                    (Some(h), None) => h
+                        .addr(&args.server)
+                        .ok_or_else(|| format!("no server {}", args.server))?,
+                    (None, None) => return Err("no server to drive".to_string()),
+                };
+                for mode in args.modes() {
+                    let spec = |addr, who: &str| load::LoadSpec {
+                        addr,
+                        mode,
+                        connections: args.connections,
+                        duration: Duration::from_secs_f64(args.duration),
+                        count: args.count,
+                        whatsat_percent: args.whatsat_percent,
+                        prefix: format!("bench{run_id}-{who}-{}-", mode.as_str()),
+                        op_timeout: Duration::from_secs(5),
+                    };
+                    let e = load::run(&spec(echo.addr, "echo")).await;
+                    rt::sleep(Duration::from_millis(100)).await;
+                    let before = herd.as_ref().map(flood_counts);
+                    let s = load::run(&spec(server_addr, "herd")).await;
+                    // Floods still queued when the run ends are counted by the next run.
+                    let floods = herd.as_ref().zip(before).map(|(h, b)| {
+                        let a = flood_counts(h);
+                        let sent = a.sent - b.sent;
+                        report::Floods {
+                            sent,
+                            received: a.received - b.received,
+                            ignored: a.ignored - b.ignored,
+                            sent_per_iamat: sent as f64 / s.iamat.max(1) as f64,
+                        }
+                    });
+                    rt::sleep(Duration::from_millis(100)).await;
+                    let ratio = if e.throughput > 0.0 {
+                        s.throughput / e.throughput
+                    } else {
+                        0.0
+                    };
+                    load.push(report::LoadPair {
+                        mode,
+                        echo: e,
+                        server: s,
+                        ratio,
+                        floods,
+                    });
+                }
+            }
+            let mut prop = None;
+            if let (true, Some(h)) = (wants(Phase::Propagation), &herd) {
+                prop = Some(
+                    propagation::run(
+                        h,
+                        args.rate,
+                        Duration::from_secs_f64(args.propagation_duration),
+                        &format!("prop{run_id}-"),
+                    )
+                    .await,
+                );
+            }
+            if let Some(h) = herd {
+                h.shutdown().await;
+            }
+            Ok::<_, String>((load, prop))
+        });
+        // Flush and remove the temporary logs only after the herd has stopped.
+        drop(herd_logs);
+        let (load, prop) = result?;
+        report.load = load;
+        report.propagation = prop;
+    }
+
+    if wants(Phase::Idle) || wants(Phase::Startup) {
+        let bin = match &args.herd_bin {
+            Some(b) => b.clone(),
+            None => {
+                std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?
+            }
+        };
+        if wants(Phase::Idle) && args.idle > 0 {
+            report.idle = Some(system::idle(&bin, args.idle));
+        }
+        if wants(Phase::Startup) && args.startups > 0 {
+            report.startup = Some(system::startup(&bin, args.startups));
+        }
+    }
+    if wants(Phase::Places) {
+        report.places = Some(places::run(
+            Duration::from_secs_f64(args.duration.min(5.0)),
+            args.count,
+        )?);
+    }
+    report.check_targets(args.connections);
+    Ok(report)
+}
+
+/// The herd config: `--config` or the embedded 2023 herd, with the offline Places table.
+fn herd_config(args: &BenchArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(p) => Config::load(p),
+        None => Config::embedded(),
+    }
+    .map_err(|e| e.to_string())?;
+    config.places.provider = Provider::Offline;
+    config.places.data_file = None;
+    config.log.level = args.log_level.clone();
+    Ok(config)
+}
+
+/// Where the in-process herd logs, and the folder to remove afterwards.
+struct Logs {
+    /// Flushes on drop.
+    _guard: Option<logging::LogGuard>,
+    /// A temporary folder of ours (removed on drop, after the guard flushed).
+    _temp: Option<system::TempDir>,
+}
+
+fn start_logging(args: &BenchArgs, config: &Config) -> Result<Logs, String> {
+    let level: log::LevelFilter = args
+        .log_level
+        .parse()
+        .map_err(|_| format!("--log-level {}: not a level", args.log_level))?;
+    let (dir, temp): (PathBuf, _) = match &args.log_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = system::TempDir::new("logs")?;
+            (t.0.clone(), Some(t))
+        }
+    };
+    let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+    // A process has one logger: when one is installed already (a test harness), keep it.
+    let guard = logging::init(&logging::LogSetup {
+        dir: &dir,
+        servers: &names,
+        level,
+        stderr: false,
+    })
+    .ok();
+    if guard.is_none() {
+        logging::set_level(level);
+    }
+    Ok(Logs {
+        _guard: guard,
+        _temp: temp,
+    })
+}
+
+/// Starts the herd on ephemeral ports and waits (at most 5 s) until every link is up.
+fn start_herd(config: Config) -> Result<LocalHerd, String> {
+    let places = crate::places::build(&config.places)?;
+    let herd = rt::block_on(LocalHerd::start(config, places, true))
+        .map_err(|e| format!("in-process herd: {e}"))?;
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let up = herd.names().iter().all(|n| {
+            herd.server(n).is_some_and(|s| {
+                s.peers
+                    .iter()
+                    .all(|p| p.status().state == crate::events::LinkState::Up)
+            })
+        });
+        if up {
+            return Ok(herd);
+        }
+        if Instant::now() > end {
+            rt::block_on(herd.shutdown());
+            return Err("the in-process herd's links did not come up within 5 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Link counters summed over the herd's servers.
+fn flood_counts(herd: &LocalHerd) -> report::Floods {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut f = report::Floods::default();
+    for name in herd.names() {
+        if let Some(s) = herd.server(&name) {
+            f.sent += s.stats.floods_sent.load(Relaxed);
+            f.received += s.stats.floods_received.load(Relaxed);
+            f.ignored += s.stats.floods_ignored.load(Relaxed);
+        }
+    }
+    f
+}
+
+/// The CPU model from /proc/cpuinfo, or "unknown".
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}

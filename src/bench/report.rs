@@ -1,0 +1,474 @@
+//! What `herd bench` found: plain structs that print as text or as one JSON object, and the
+//! issue's targets checked against them.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::args::Mode;
+
+/// Latency percentiles, microseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub samples: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Reads a histogram.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            samples: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// One load run against one server.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadStats {
+    /// The address driven.
+    pub target: String,
+    /// Connection style.
+    pub mode: Mode,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Replies received (good and unexpected).
+    pub requests: u64,
+    /// IAMAT replies of the right shape.
+    pub iamat: u64,
+    /// WHATSAT replies of the right shape.
+    pub whatsat: u64,
+    /// Replies of an unexpected shape.
+    pub unexpected: u64,
+    /// Failed commands (connect, read, write, timeout).
+    pub errors: u64,
+    /// The first failure or unexpected reply.
+    pub first_error: Option<String>,
+    /// Wall time of the run.
+    pub elapsed_ms: f64,
+    /// Good replies per second.
+    pub throughput: f64,
+    /// Latency of good replies, command sent to reply complete (per command: from connect).
+    pub latency_us: Percentiles,
+}
+
+/// The server under test and the echo ceiling, same generator, same mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadPair {
+    /// Connection style.
+    pub mode: Mode,
+    /// The echo ceiling.
+    pub echo: LoadStats,
+    /// The herd server (or --target).
+    pub server: LoadStats,
+    /// server throughput / echo throughput.
+    pub ratio: f64,
+    /// Link traffic across the in-process herd during the server's run (None with --target).
+    pub floods: Option<Floods>,
+}
+
+/// Updates that crossed links, summed over every server of the in-process herd.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Floods {
+    /// Updates written to neighbours.
+    pub sent: u64,
+    /// Updates read from neighbours.
+    pub received: u64,
+    /// Received updates that changed nothing (the other path of a cycle).
+    pub ignored: u64,
+    /// `sent` per IAMAT answered.
+    pub sent_per_iamat: f64,
+}
+
+/// Propagation to servers at one hop count.
+#[derive(Clone, Debug, Serialize)]
+pub struct HopStats {
+    /// Hops from the server that took the IAMAT.
+    pub hops: usize,
+    /// (origin, server) pairs at this distance that were measured.
+    pub pairs: usize,
+    /// Updates expected to arrive at this distance.
+    pub expected: u64,
+    /// Latency from the IAMAT's reply (as the client saw it) to the update applied there, µs.
+    pub latency_us: Percentiles,
+}
+
+/// The propagation phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct Propagation {
+    /// Updates per second asked for.
+    pub rate: u32,
+    /// IAMATs answered.
+    pub updates: u64,
+    /// Updates per second achieved.
+    pub achieved_rate: f64,
+    /// Per hop count.
+    pub by_hops: Vec<HopStats>,
+    /// Expected arrivals never seen (within the settle time).
+    pub missing: u64,
+    /// Arrivals seen before the client had the reply (counted as 0 µs).
+    pub before_reply: u64,
+    /// Events the bus dropped (a full subscriber); non-zero makes `missing` unreliable.
+    pub events_dropped: u64,
+    /// Send errors.
+    pub errors: u64,
+}
+
+/// The idle-connections phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct Idle {
+    /// Connections asked for.
+    pub wanted: usize,
+    /// Connections opened.
+    pub opened: usize,
+    /// Sampled connections that still answered an IAMAT afterwards, of `sampled`.
+    pub answered: usize,
+    /// Connections sampled.
+    pub sampled: usize,
+    /// Server RSS before the connections, KiB.
+    pub rss_before_kib: u64,
+    /// Server RSS with the connections open, KiB.
+    pub rss_kib: u64,
+    /// (rss - before) / opened, bytes.
+    pub bytes_per_connection: f64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// The start-up phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct Startup {
+    /// Each spawn-to-accepting time, ms.
+    pub runs_ms: Vec<f64>,
+    /// Median.
+    pub median_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// The offline Places phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlacesBench {
+    /// Places in the table.
+    pub table: usize,
+    /// Time to load the embedded table, ms.
+    pub load_ms: f64,
+    /// Radius, metres.
+    pub radius_m: f64,
+    /// Bound.
+    pub bound: usize,
+    /// Lookups done.
+    pub lookups: u64,
+    /// Lookups per second (one thread).
+    pub per_second: f64,
+    /// Mean results per lookup.
+    pub mean_results: f64,
+    /// Latency per lookup, µs.
+    pub latency_us: Percentiles,
+}
+
+/// One of the targets.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    /// What it is.
+    pub name: String,
+    /// The goal, in words.
+    pub goal: String,
+    /// What was measured.
+    pub measured: String,
+    /// Met, not met, or not measured in this run (None).
+    pub met: Option<bool>,
+}
+
+/// The machine and build.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// CPUs available to the process.
+    pub cpus: usize,
+    /// The CPU model, from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// The async runtime.
+    pub runtime: &'static str,
+    /// release or debug.
+    pub build: &'static str,
+    /// The in-process herd's log level ("" with --target).
+    pub log_level: String,
+}
+
+/// Everything one run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// What took the load: `in-process herd: Clark` or the --target address.
+    pub server: String,
+    /// Percent of WHATSAT in the load.
+    pub whatsat_percent: u32,
+    /// Load runs, one pair per mode.
+    pub load: Vec<LoadPair>,
+    /// Propagation, when measured.
+    pub propagation: Option<Propagation>,
+    /// Idle connections, when measured.
+    pub idle: Option<Idle>,
+    /// Start-up, when measured.
+    pub startup: Option<Startup>,
+    /// Offline Places, when measured.
+    pub places: Option<PlacesBench>,
+    /// The targets.
+    pub targets: Vec<Target>,
+}
+
+impl Report {
+    /// Fills `targets` from what was measured.
+    pub fn check_targets(&mut self, connections: usize) {
+        let mut t = Vec::new();
+        for mode in [Mode::Persistent, Mode::PerCommand] {
+            let pair = self.load.iter().find(|p| p.mode == mode);
+            let applies = self.whatsat_percent == 0 && connections == 50;
+            t.push(Target {
+                name: format!("IAMAT throughput, {}", mode.as_str()),
+                goal: ">= 0.6x the echo ceiling, 50 connections, IAMAT only".into(),
+                measured: match pair {
+                    Some(p) => format!(
+                        "{:.2}x ({:.0}/s vs echo {:.0}/s)",
+                        p.ratio, p.server.throughput, p.echo.throughput
+                    ),
+                    None => "not measured".into(),
+                },
+                met: pair
+                    .filter(|_| applies)
+                    .map(|p| p.ratio >= 0.6 && p.server.errors == 0 && p.server.unexpected == 0),
+            });
+        }
+        let two = self
+            .propagation
+            .as_ref()
+            .and_then(|p| p.by_hops.iter().find(|h| h.hops == 2).map(|h| (p, h)));
+        t.push(Target {
+            name: "propagation to two hops".into(),
+            goal: "p99 <= 5 ms at 5,000 updates/s".into(),
+            measured: match two {
+                Some((p, h)) => format!(
+                    "p99 {:.2} ms at {:.0} updates/s ({} missing)",
+                    h.latency_us.p99 as f64 / 1e3,
+                    p.achieved_rate,
+                    p.missing
+                ),
+                None => "not measured".into(),
+            },
+            met: two.map(|(p, h)| {
+                h.latency_us.p99 <= 5_000 && p.achieved_rate >= 4_750.0 && p.missing == 0
+            }),
+        });
+        t.push(Target {
+            name: "idle connections".into(),
+            goal: "10,000 idle clients on one server within 150 MiB RSS".into(),
+            measured: match &self.idle {
+                Some(i) => format!(
+                    "{} open, RSS {:.1} MiB ({}/{} sampled answered)",
+                    i.opened,
+                    i.rss_kib as f64 / 1024.0,
+                    i.answered,
+                    i.sampled
+                ),
+                None => "not measured".into(),
+            },
+            met: self
+                .idle
+                .as_ref()
+                .map(|i| i.opened >= 10_000 && i.rss_kib <= 150 * 1024 && i.answered == i.sampled),
+        });
+        t.push(Target {
+            name: "start-up".into(),
+            goal: "spawn to listening < 100 ms".into(),
+            measured: match &self.startup {
+                Some(s) => format!("median {:.1} ms, max {:.1} ms", s.median_ms, s.max_ms),
+                None => "not measured".into(),
+            },
+            met: self
+                .startup
+                .as_ref()
+                .map(|s| s.error.is_none() && !s.runs_ms.is_empty() && s.max_ms < 100.0),
+        });
+        self.targets = t;
+    }
+
+    /// The report as text.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "herd bench: {} CPUs ({}), runtime {}, {} build",
+            m.cpus, m.cpu_model, m.runtime, m.build
+        );
+        let _ = writeln!(
+            o,
+            "server: {} (log level {}), {}% WHATSAT",
+            self.server,
+            if m.log_level.is_empty() {
+                "n/a"
+            } else {
+                &m.log_level
+            },
+            self.whatsat_percent
+        );
+        if !self.load.is_empty() {
+            let _ = writeln!(o, "\nload (closed loop; latency in µs):");
+            let _ = writeln!(
+                o,
+                "  {:<12} {:<7} {:>5} {:>9} {:>11} {:>7} {:>7} {:>7} {:>7} {:>6}",
+                "mode",
+                "server",
+                "conns",
+                "replies",
+                "per second",
+                "p50",
+                "p99",
+                "p99.9",
+                "max",
+                "errors"
+            );
+            for p in &self.load {
+                let who = if p.floods.is_some() { "herd" } else { "target" };
+                for (who, s) in [("echo", &p.echo), (who, &p.server)] {
+                    let l = &s.latency_us;
+                    let _ = writeln!(
+                        o,
+                        "  {:<12} {:<7} {:>5} {:>9} {:>11.0} {:>7} {:>7} {:>7} {:>7} {:>6}",
+                        p.mode.as_str(),
+                        who,
+                        s.connections,
+                        s.requests,
+                        s.throughput,
+                        l.p50,
+                        l.p99,
+                        l.p999,
+                        l.max,
+                        s.errors + s.unexpected
+                    );
+                    if let Some(e) = &s.first_error {
+                        let _ = writeln!(o, "    first problem: {e}");
+                    }
+                }
+                let _ = writeln!(
+                    o,
+                    "  {:<12} throughput ratio to the echo: {:.2}",
+                    p.mode.as_str(),
+                    p.ratio
+                );
+                if let Some(f) = &p.floods {
+                    let _ = writeln!(
+                        o,
+                        "  {:<12} link messages: {} sent ({:.1} per IAMAT), {} received, {} of them ignored",
+                        p.mode.as_str(),
+                        f.sent,
+                        f.sent_per_iamat,
+                        f.received,
+                        f.ignored
+                    );
+                }
+            }
+        }
+        if let Some(p) = &self.propagation {
+            let _ = writeln!(
+                o,
+                "\npropagation: {} updates at {:.0}/s (asked {}/s); reply at origin -> applied at each other server, µs:",
+                p.updates, p.achieved_rate, p.rate
+            );
+            for h in &p.by_hops {
+                let l = &h.latency_us;
+                let _ = writeln!(
+                    o,
+                    "  {} hop{}: {:>7} arrivals  p50 {:>6}  p99 {:>6}  p99.9 {:>6}  max {:>6}",
+                    h.hops,
+                    if h.hops == 1 { " " } else { "s" },
+                    l.samples,
+                    l.p50,
+                    l.p99,
+                    l.p999,
+                    l.max
+                );
+            }
+            let _ = writeln!(
+                o,
+                "  missing {}, before the reply {}, events dropped {}, errors {}",
+                p.missing, p.before_reply, p.events_dropped, p.errors
+            );
+        }
+        if let Some(i) = &self.idle {
+            let _ = writeln!(
+                o,
+                "\nidle: {} of {} connections open; server RSS {:.1} MiB (before {:.1} MiB, {:.0} bytes per connection); {}/{} sampled still answer",
+                i.opened,
+                i.wanted,
+                i.rss_kib as f64 / 1024.0,
+                i.rss_before_kib as f64 / 1024.0,
+                i.bytes_per_connection,
+                i.answered,
+                i.sampled
+            );
+            if let Some(e) = &i.error {
+                let _ = writeln!(o, "  problem: {e}");
+            }
+        }
+        if let Some(s) = &self.startup {
+            let runs: Vec<String> = s.runs_ms.iter().map(|r| format!("{r:.1}")).collect();
+            let _ = writeln!(
+                o,
+                "\nstart-up (spawn to accepting): median {:.1} ms, max {:.1} ms (runs: {})",
+                s.median_ms,
+                s.max_ms,
+                runs.join(", ")
+            );
+            if let Some(e) = &s.error {
+                let _ = writeln!(o, "  problem: {e}");
+            }
+        }
+        if let Some(p) = &self.places {
+            let l = &p.latency_us;
+            let _ = writeln!(
+                o,
+                "\noffline places ({} places, loaded in {:.1} ms): radius {} m, bound {}: {} lookups, {:.0}/s on one thread, {:.1} results each; µs p50 {} p99 {} p99.9 {} max {}",
+                p.table, p.load_ms, p.radius_m, p.bound, p.lookups, p.per_second, p.mean_results, l.p50, l.p99, l.p999, l.max
+            );
+        }
+        if !self.targets.is_empty() {
+            let _ = writeln!(o, "\ntargets:");
+            for t in &self.targets {
+                let verdict = match t.met {
+                    Some(true) => "MET",
+                    Some(false) => "NOT MET",
+                    None => "n/a",
+                };
+                let _ = writeln!(
+                    o,
+                    "  {:<8} {}: {} (goal {})",
+                    verdict, t.name, t.measured, t.goal
+                );
+            }
+        }
+        o
+    }
+}

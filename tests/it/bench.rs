@@ -1,0 +1,94 @@
+//! `herd bench` for a tiny bounded count against the in-process herd: the report's shape and
+//! sanity (counts add up, ratios computed), never speed.
+
+use herd::bench::{self, BenchArgs, Mode, Phase};
+
+fn tiny() -> BenchArgs {
+    let mut a = BenchArgs::defaults();
+    a.connections = 4;
+    a.count = 200;
+    a.duration = 2.0;
+    a.whatsat_percent = 20;
+    a.phases = vec![Phase::Load, Phase::Propagation];
+    a.rate = 500;
+    a.propagation_duration = 0.2;
+    a
+}
+
+fn ordered(p: &bench::report::Percentiles) {
+    assert!(
+        p.p50 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max,
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_tiny_run_reports_consistent_numbers() {
+    let r = bench::measure(&tiny()).expect("bench runs");
+    assert_eq!(r.whatsat_percent, 20);
+    let modes: Vec<Mode> = r.load.iter().map(|p| p.mode).collect();
+    assert_eq!(modes, [Mode::Persistent, Mode::PerCommand]);
+    for pair in &r.load {
+        for s in [&pair.echo, &pair.server] {
+            assert_eq!(s.errors, 0, "{s:?}");
+            assert_eq!(s.unexpected, 0, "{s:?}");
+            assert_eq!(s.requests, s.iamat + s.whatsat + s.unexpected);
+            assert!(s.requests > 0 && s.requests <= 200, "{s:?}");
+            assert_eq!(s.latency_us.samples, s.iamat + s.whatsat);
+            assert!(s.throughput > 0.0);
+            ordered(&s.latency_us);
+        }
+        assert!(
+            pair.server.whatsat > 0,
+            "the mix has WHATSAT: {:?}",
+            pair.server
+        );
+        let ratio = pair.server.throughput / pair.echo.throughput;
+        assert!((pair.ratio - ratio).abs() < 1e-9, "{pair:?}");
+    }
+    let p = r.propagation.as_ref().expect("propagation measured");
+    assert!(p.updates > 0 && p.updates <= 100, "{p:?}");
+    assert_eq!(p.errors, 0);
+    assert_eq!(p.missing, 0, "{p:?}");
+    let hops: Vec<usize> = p.by_hops.iter().map(|h| h.hops).collect();
+    assert_eq!(hops, [1, 2], "the 2023 herd is two hops wide");
+    let arrived: u64 = p.by_hops.iter().map(|h| h.latency_us.samples).sum();
+    assert_eq!(
+        arrived,
+        p.updates * 4,
+        "every update reaches the four other servers"
+    );
+    for h in &p.by_hops {
+        assert_eq!(h.latency_us.samples, h.expected);
+        ordered(&h.latency_us);
+    }
+    assert_eq!(r.targets.len(), 5);
+    let text = r.text();
+    assert!(text.contains("throughput ratio to the echo"), "{text}");
+    for pair in &r.load {
+        let f = pair.floods.expect("in-process herd counts its floods");
+        assert!(
+            f.sent > 0 && f.received > 0 && f.ignored <= f.received,
+            "{f:?}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&r).expect("serialises")).expect("JSON");
+    assert!(json["load"][0]["ratio"].is_number(), "{json}");
+    assert!(json["propagation"]["by_hops"][1]["latency_us"]["p99"].is_number());
+}
+
+#[test]
+fn only_loopback_targets() {
+    let mut a = tiny();
+    a.phases = vec![Phase::Load];
+    a.target = Some("192.0.2.1:10003".into());
+    let e = bench::measure(&a).expect_err("refused");
+    assert!(e.contains("not a loopback address"), "{e}");
+    a.target = Some("127.0.0.1:10003".into());
+    a.phases = vec![Phase::Propagation];
+    assert!(
+        bench::measure(&a).is_err(),
+        "propagation needs the in-process herd"
+    );
+}
