@@ -19,13 +19,21 @@ fn the_bridge_shows_the_live_herd_and_carries_operator_commands() {
         herd.addr("Clark").unwrap(),
         "IAMAT seen +34.068930-118.445127 1700000000\n",
     );
-    wait_until("every server shows the client", || {
-        bridge.snapshot().servers.iter().all(|s| {
-            s.clients
+    // Counters move after the write returns, which can be after the neighbour applied it.
+    wait_until(
+        "every server shows the client, and Clark counted its floods",
+        || {
+            let snap = bridge.snapshot();
+            snap.servers.iter().all(|s| {
+                s.clients
+                    .iter()
+                    .any(|c| c.client == "seen" && c.origin == "Clark")
+            }) && snap
+                .servers
                 .iter()
-                .any(|c| c.client == "seen" && c.origin == "Clark")
-        })
-    });
+                .any(|s| s.name == "Clark" && s.floods_sent >= 2)
+        },
+    );
     let snap = bridge.snapshot();
     assert_eq!(snap.servers.len(), 5);
     assert_eq!(snap.links.len(), 6);
