@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Only persistent connections (many commands on each).
     #[arg(long)]
     pub persistent: bool,
+    /// Echo-then-server pairs per connection style; the targets use the median ratio (the
+    /// machine's noise shows in the spread).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
     /// The phases to run (comma-separated). Default: all that apply (with --target: load).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub phases: Vec<Phase>,
@@ -159,6 +163,9 @@ impl BenchArgs {
             if !(v > 0.0 && v <= max) {
                 return Err(format!("{name} must be within (0, {max}] seconds"));
             }
+        }
+        if self.rounds == 0 || self.rounds > 20 {
+            return Err("--rounds must be within 1..=20".into());
         }
         if self.rate == 0 || self.rate > 1_000_000 {
             return Err("--rate must be within 1..=1000000".into());

@@ -105,44 +105,20 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
                     (None, None) => return Err("no server to drive".to_string()),
                 };
                 for mode in args.modes() {
-                    let spec = |addr, who: &str| load::LoadSpec {
-                        addr,
-                        mode,
-                        connections: args.connections,
-                        duration: Duration::from_secs_f64(args.duration),
-                        count: args.count,
-                        whatsat_percent: args.whatsat_percent,
-                        prefix: format!("bench{run_id}-{who}-{}-", mode.as_str()),
-                        op_timeout: Duration::from_secs(5),
-                    };
-                    let e = load::run(&spec(echo.addr, "echo")).await;
-                    rt::sleep(Duration::from_millis(100)).await;
-                    let before = herd.as_ref().map(flood_counts);
-                    let s = load::run(&spec(server_addr, "herd")).await;
-                    // Floods still queued when the run ends are counted by the next run.
-                    let floods = herd.as_ref().zip(before).map(|(h, b)| {
-                        let a = flood_counts(h);
-                        let sent = a.sent - b.sent;
-                        report::Floods {
-                            sent,
-                            received: a.received - b.received,
-                            ignored: a.ignored - b.ignored,
-                            sent_per_iamat: sent as f64 / s.iamat.max(1) as f64,
-                        }
-                    });
-                    rt::sleep(Duration::from_millis(100)).await;
-                    let ratio = if e.throughput > 0.0 {
-                        s.throughput / e.throughput
-                    } else {
-                        0.0
-                    };
-                    load.push(report::LoadPair {
-                        mode,
-                        echo: e,
-                        server: s,
-                        ratio,
-                        floods,
-                    });
+                    for round in 1..=args.rounds {
+                        load.push(
+                            load_pair(
+                                args,
+                                mode,
+                                round,
+                                echo.addr,
+                                server_addr,
+                                herd.as_ref(),
+                                run_id,
+                            )
+                            .await,
+                        );
+                    }
                 }
             }
             let mut prop = None;
@@ -191,6 +167,57 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
     }
     report.check_targets(args.connections);
     Ok(report)
+}
+
+/// One round of one mode: the echo, then the server, with the same generator.
+async fn load_pair(
+    args: &BenchArgs,
+    mode: Mode,
+    round: u32,
+    echo: SocketAddr,
+    server: SocketAddr,
+    herd: Option<&LocalHerd>,
+    run_id: u64,
+) -> report::LoadPair {
+    let spec = |addr, who: &str| load::LoadSpec {
+        addr,
+        mode,
+        connections: args.connections,
+        duration: Duration::from_secs_f64(args.duration),
+        count: args.count,
+        whatsat_percent: args.whatsat_percent,
+        prefix: format!("bench{run_id}-{who}-{}-{round}-", mode.as_str()),
+        op_timeout: Duration::from_secs(5),
+    };
+    let e = load::run(&spec(echo, "echo")).await;
+    rt::sleep(Duration::from_millis(100)).await;
+    let before = herd.map(flood_counts);
+    let s = load::run(&spec(server, "herd")).await;
+    // Floods still queued when the run ends are counted by the next run.
+    let floods = herd.zip(before).map(|(h, b)| {
+        let a = flood_counts(h);
+        let sent = a.sent - b.sent;
+        report::Floods {
+            sent,
+            received: a.received - b.received,
+            ignored: a.ignored - b.ignored,
+            sent_per_iamat: sent as f64 / s.iamat.max(1) as f64,
+        }
+    });
+    rt::sleep(Duration::from_millis(100)).await;
+    let ratio = if e.throughput > 0.0 {
+        s.throughput / e.throughput
+    } else {
+        0.0
+    };
+    report::LoadPair {
+        mode,
+        round,
+        echo: e,
+        server: s,
+        ratio,
+        floods,
+    }
 }
 
 /// The herd config: `--config` or the embedded 2023 herd, with the offline Places table.

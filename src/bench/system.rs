@@ -159,6 +159,29 @@ fn answers(s: &mut TcpStream, i: usize) -> bool {
     got.starts_with(b"AT Bench ")
 }
 
+/// Raises this process's soft limit on open files to at least `want` (never past the hard
+/// limit); the servers it spawns inherit it. Returns the soft limit now in force.
+fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            let old = lim.rlim_cur;
+            lim.rlim_cur = want.min(lim.rlim_max);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return old;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 /// Idle: `n` client connections held open on one `herd run`; its RSS before and with them.
 pub fn idle(bin: &Path, n: usize) -> Idle {
     let mut out = Idle {
@@ -171,6 +194,13 @@ pub fn idle(bin: &Path, n: usize) -> Idle {
         bytes_per_connection: 0.0,
         error: None,
     };
+    // Both ends of every connection need a descriptor: this process and the server.
+    let limit = raise_nofile(n as u64 + 256);
+    if limit < n as u64 + 64 {
+        out.error = Some(format!(
+            "the open-file limit is {limit}, too low for {n} connections (raise `ulimit -Hn`)"
+        ));
+    }
     let dir = match TempDir::new("idle") {
         Ok(d) => d,
         Err(e) => {
