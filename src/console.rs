@@ -18,6 +18,9 @@ use crate::net::{lock, Server, Stop};
 use crate::protocol::parse_at;
 use crate::{logging, rt};
 
+/// Most flow items taken per frame.
+const FLOW_PER_FRAME: usize = 1000;
+
 /// Most client rows a snapshot carries per server (the newest reports).
 const CLIENT_ROWS: usize = 1000;
 
@@ -261,6 +264,9 @@ impl herd_tui::Backend for Bridge {
     }
 
     fn drain_flow(&self, max: usize) -> Vec<FlowItem> {
+        // At most this many items a frame: a busy server's feed becomes a sample (the rest are
+        // dropped, cheaply, at the full channel) instead of costing the server its CPU.
+        let max = max.min(FLOW_PER_FRAME);
         let mut taps = lock(&self.taps);
         let mut out = Vec::new();
         for (name, server) in self.servers() {
@@ -273,7 +279,7 @@ impl herd_tui::Backend for Bridge {
                 .get(&name)
                 .is_none_or(|(s, _)| !Arc::ptr_eq(s, &server));
             if fresh {
-                let rx = server.events.subscribe(10_000);
+                let rx = server.events.subscribe(2 * FLOW_PER_FRAME);
                 taps.subs.insert(name.clone(), (server, rx));
             }
             let Some((_, rx)) = taps.subs.get(&name) else {

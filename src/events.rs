@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 /// Client or neighbour.
@@ -105,7 +105,7 @@ pub struct EventBus {
     /// The publishing server's name.
     server: Arc<str>,
     /// Open subscriptions.
-    subscribers: Mutex<Vec<async_channel::Sender<Event>>>,
+    subscribers: RwLock<Vec<async_channel::Sender<Event>>>,
     /// Fast check that skips building events nobody reads.
     active: AtomicBool,
     /// Events lost to full subscriber channels.
@@ -117,7 +117,7 @@ impl EventBus {
     pub fn new(server: Arc<str>) -> Self {
         EventBus {
             server,
-            subscribers: Mutex::new(Vec::new()),
+            subscribers: RwLock::new(Vec::new()),
             active: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
         }
@@ -126,7 +126,7 @@ impl EventBus {
     /// A new subscription that buffers at most `capacity` events.
     pub fn subscribe(&self, capacity: usize) -> async_channel::Receiver<Event> {
         let (tx, rx) = async_channel::bounded(capacity.max(1));
-        let mut subs = self.lock();
+        let mut subs = self.write();
         subs.push(tx);
         self.active.store(true, Ordering::Release);
         rx
@@ -138,8 +138,16 @@ impl EventBus {
     }
 
     /// Publishes the event `make` builds, if anybody listens. Never blocks.
+    ///
+    /// The subscriber list is read under a shared lock, and the last subscriber gets the event
+    /// itself rather than a copy (usually there is one: the console).
     pub fn publish(&self, make: impl FnOnce() -> EventKind) {
         if !self.is_active() {
+            return;
+        }
+        // Subscribers that fell behind would drop it anyway: don't build it.
+        if self.read().iter().all(|tx| tx.is_full()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let event = Event {
@@ -147,17 +155,34 @@ impl EventBus {
             at: SystemTime::now(),
             kind: make(),
         };
-        let mut subs = self.lock();
-        subs.retain(|tx| match tx.try_send(event.clone()) {
-            Ok(()) => true,
+        let mut closed = false;
+        {
+            let subs = self.read();
+            if let Some((last, rest)) = subs.split_last() {
+                for tx in rest {
+                    closed |= self.offer(tx, event.clone());
+                }
+                closed |= self.offer(last, event);
+            }
+        }
+        if closed {
+            let mut subs = self.write();
+            subs.retain(|tx| !tx.is_closed());
+            if subs.is_empty() {
+                self.active.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Offers `event` to one subscriber; true if that subscriber is gone.
+    fn offer(&self, tx: &async_channel::Sender<Event>, event: Event) -> bool {
+        match tx.try_send(event) {
+            Ok(()) => false,
             Err(async_channel::TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                true
+                false
             }
-            Err(async_channel::TrySendError::Closed(_)) => false,
-        });
-        if subs.is_empty() {
-            self.active.store(false, Ordering::Release);
+            Err(async_channel::TrySendError::Closed(_)) => true,
         }
     }
 
@@ -166,9 +191,15 @@ impl EventBus {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<async_channel::Sender<Event>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<async_channel::Sender<Event>>> {
         self.subscribers
-            .lock()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<async_channel::Sender<Event>>> {
+        self.subscribers
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
