@@ -2,6 +2,7 @@
 //! binary as processes, a loopback HTTP server standing in for Google, and tmux.
 
 mod binary;
+mod catchup;
 mod client;
 mod herd;
 mod places;
