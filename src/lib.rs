@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod digest;
 pub mod events;
 pub mod herd;
 pub mod logging;

@@ -10,8 +10,12 @@
 //! dialer   -> acceptor   HERD/1 HELLO <dialer> <acceptor> <dialer-incarnation> <dialer-nonce>
 //! acceptor -> dialer     HERD/1 WELCOME <acceptor> <acceptor-incarnation> <acceptor-nonce> <mac>
 //! dialer   -> acceptor   HERD/1 PROOF <mac>
-//! then, both ways:       UPDATE <AT line> | PING <n> | PONG <n>
+//! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake)
+//!                        UPDATE <AT line> | PING <n> | PONG <n>
 //! ```
+//!
+//! `SUMMARY` carries a run of bucket digests (see [`crate::digest`]): `2^bits` buckets, this
+//! line's first bucket index, then one 16-hex-digit digest per bucket.
 //!
 //! Both MACs cover both names, both incarnations and both nonces, with the role first, so
 //! neither can be replayed as the other or on another link.
@@ -64,6 +68,15 @@ pub enum PeerMsg<'a> {
     },
     /// A location update: the AT line as the origin server produced it.
     Update(&'a [u8]),
+    /// A run of the sender's bucket digests, for catch-up.
+    Summary {
+        /// The sender's table is split into `2^bits` buckets.
+        bits: u8,
+        /// The bucket of `hashes[0]`.
+        first: u32,
+        /// One digest per bucket, from `first` on.
+        hashes: Vec<u64>,
+    },
     /// Liveness probe.
     Ping(u64),
     /// Answer to a probe.
@@ -85,6 +98,24 @@ pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     match f.as_slice() {
         [b"PING", n] => Some(PeerMsg::Ping(parse_u64(n)?)),
         [b"PONG", n] => Some(PeerMsg::Pong(parse_u64(n)?)),
+        [b"SUMMARY", bits, first, hashes @ ..] if !hashes.is_empty() => {
+            let bits: u8 = std::str::from_utf8(bits).ok()?.parse().ok()?;
+            let first: u32 = std::str::from_utf8(first).ok()?.parse().ok()?;
+            if bits > crate::digest::MAX_BITS
+                || u64::from(first) + hashes.len() as u64 > 1u64 << bits
+            {
+                return None;
+            }
+            let hashes = hashes
+                .iter()
+                .map(|h| (h.len() == 16).then(|| parse_hex_u64(h)).flatten())
+                .collect::<Option<Vec<u64>>>()?;
+            Some(PeerMsg::Summary {
+                bits,
+                first,
+                hashes,
+            })
+        }
         [m, b"HELLO", from, to, inc, nonce] if *m == MAGIC => Some(PeerMsg::Hello {
             from: name(from)?,
             to: name(to)?,
@@ -112,6 +143,17 @@ pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(at);
             out.push(b'\n');
             return;
+        }
+        PeerMsg::Summary {
+            bits,
+            first,
+            hashes,
+        } => {
+            let mut t = format!("SUMMARY {bits} {first}");
+            for h in hashes {
+                t.push_str(&format!(" {h:016x}"));
+            }
+            t
         }
         PeerMsg::Ping(n) => format!("PING {n}"),
         PeerMsg::Pong(n) => format!("PONG {n}"),
@@ -208,6 +250,10 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 }
 
 fn parse_hex_u64(b: &[u8]) -> Option<u64> {
+    // from_str_radix would also take a sign: only hex digits are ours.
+    if b.is_empty() || !b.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
     u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
 }
 
@@ -234,6 +280,16 @@ mod tests {
             b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
         ));
         roundtrip(PeerMsg::Ping(0));
+        roundtrip(PeerMsg::Summary {
+            bits: 2,
+            first: 1,
+            hashes: vec![0, u64::MAX, 42],
+        });
+        roundtrip(PeerMsg::Summary {
+            bits: 0,
+            first: 0,
+            hashes: vec![7],
+        });
         roundtrip(PeerMsg::Pong(u64::MAX));
         roundtrip(PeerMsg::Hello {
             from: "Bona",
@@ -270,6 +326,17 @@ mod tests {
         check_decode("HERD/2 PROOF 00", false);
         check_decode("IAMAT kiwi +1+1 1", false);
         check_decode("PING 18446744073709551615", true);
+        check_decode("SUMMARY 0 0 0000000000000000", true);
+        check_decode("SUMMARY 0 0", false);
+        check_decode("SUMMARY 0 1 0000000000000000", false);
+        check_decode(
+            "SUMMARY 1 0 0000000000000000 0000000000000000 0000000000000000",
+            false,
+        );
+        check_decode("SUMMARY 17 0 0000000000000000", false);
+        check_decode("SUMMARY 1 0 00", false);
+        check_decode("SUMMARY 1 0 +000000000000000", false);
+        check_decode("SUMMARY -1 0 0000000000000000", false);
     }
 
     #[test]

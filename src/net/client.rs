@@ -224,6 +224,12 @@ impl Conn<'_> {
             }
             Err(why) => {
                 self.info.set_last(LastCommand::Invalid);
+                if wire::is_hello(line) || wire::decode(line).is_some() {
+                    // Only a connection's first line can make it a neighbour link.
+                    log::warn!(target: &server.log_target,
+                        "client {} (conn {}) sent a server message; it changes nothing: {}",
+                        self.info.addr, self.info.id, line.escape_ascii());
+                }
                 log::info!(target: &server.log_target, "invalid from {}: {}", self.info.addr, why.reason());
                 invalid_reply(line, &mut self.out);
             }

@@ -218,6 +218,13 @@ impl Server {
         lock(&self.table).updates().cloned().collect()
     }
 
+    /// The number of clients and the digest of the table at the granularity its size calls for.
+    pub fn summary(&self) -> (usize, crate::digest::Digest) {
+        let t = lock(&self.table);
+        let bits = crate::digest::bits_for(t.len());
+        (t.len(), crate::digest::Digest::of(t.updates(), bits))
+    }
+
     /// Open connections.
     pub fn connections(&self) -> Vec<Arc<ConnInfo>> {
         let mut v: Vec<_> = lock(&self.conns).values().cloned().collect();

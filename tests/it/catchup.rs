@@ -116,4 +116,12 @@ fn catch_up_is_sized_to_the_difference() {
         "catch-up with {n} clients: identical tables {same_bytes} bytes in {same_time:?}; \
          one side empty {empty_bytes} bytes in {empty_time:?}"
     );
+    // A whole-table push costs about 90 bytes a client each way; identical tables cost only the
+    // summaries (17 bytes a bucket of about 32 clients), and an empty side costs one push.
+    let whole = 90 * n as u64;
+    assert!(same_bytes < whole / 20, "identical: {same_bytes} bytes");
+    assert!(
+        empty_bytes > whole * 9 / 10 && empty_bytes < whole * 11 / 10,
+        "one side empty: {empty_bytes} bytes"
+    );
 }
