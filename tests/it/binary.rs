@@ -116,8 +116,8 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
         &time,
     );
     // Bailey is two hops from Clark (via Bona); poll it the grader way until the update arrives.
-    for i in 0..5 {
-        wait_until(&format!("{} has kiwi", names[i]), || {
+    for (i, name) in names.iter().enumerate() {
+        wait_until(&format!("{name} has kiwi"), || {
             talk_str(addr(i), "WHATSAT kiwi.cs.ucla.edu 10 2\n").starts_with(at.as_str())
         });
     }

@@ -7,9 +7,12 @@ use crate::support::*;
 
 /// A loopback HTTP server that answers every request with `status` and `body`, recording
 /// each request's URL, headers and body.
+/// One request: URL, headers, body.
+type Seen = (String, Vec<(String, String)>, String);
+
 struct FakeGoogle {
     url: String,
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     server: Arc<tiny_http::Server>,
 }
 
@@ -50,10 +53,12 @@ const LEGACY_OK: &str = r#"{"html_attributions": [], "next_page_token": "tok",
  "status": "OK"}"#;
 
 fn provider(kind: herd::config::Provider, url: &str) -> Arc<herd::places::Guarded> {
-    let mut p = herd::config::PlacesConfig::default();
-    p.provider = kind;
-    p.url = Some(url.to_string());
-    p.timeout_ms = 2000;
+    let p = herd::config::PlacesConfig {
+        provider: kind,
+        url: Some(url.to_string()),
+        timeout_ms: 2000,
+        ..Default::default()
+    };
     // The key comes from the environment in production; tests build the provider directly.
     let inner: Arc<dyn herd::places::Places> = match kind {
         herd::config::Provider::GoogleNew => Arc::new(herd::places::google_new::GoogleNew::new(

@@ -27,8 +27,10 @@ pub fn fast_config() -> Config {
 
 /// The offline provider (no network).
 pub fn offline_places() -> Arc<Guarded> {
-    let mut p = herd::config::PlacesConfig::default();
-    p.provider = herd::config::Provider::Offline;
+    let p = herd::config::PlacesConfig {
+        provider: herd::config::Provider::Offline,
+        ..Default::default()
+    };
     places::build(&p).expect("offline places")
 }
 
