@@ -36,6 +36,9 @@ pub struct Config {
     /// Bounds that keep memory and file descriptors in check.
     #[serde(default)]
     pub limits: Limits,
+    /// Durability: where accepted updates are logged, and when they reach the disk.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The shared herd secret that authenticates peer links. Prefer the `HERD_SECRET`
     /// environment variable, which overrides this; it is never logged.
     #[serde(default)]
@@ -192,6 +195,46 @@ impl Default for Limits {
     }
 }
 
+/// When appended updates are forced to the disk (fsync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Fsync {
+    /// After every update, before the IAMAT reply is written: nothing acknowledged is lost even
+    /// if the machine loses power, at the price of one disk flush per update.
+    Always,
+    /// Once a second: a crash of the process loses nothing (the data is in the OS), a crash of
+    /// the machine loses at most the last second. The default.
+    #[default]
+    EverySecond,
+    /// Never explicitly (the OS writes back when it likes; at shutdown too). A crash of the
+    /// process loses nothing; a crash of the machine may lose tens of seconds.
+    Never,
+}
+
+/// Durability settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The data folder (`<dir>/<Name>.log` and `<dir>/<Name>.snap`), created when missing.
+    /// Default `None`: no durability, a restarted server relies on its neighbours alone.
+    /// `herd run --data-dir DIR` sets it.
+    pub dir: Option<PathBuf>,
+    /// When appends reach the disk. Default `EverySecond`.
+    pub fsync: Fsync,
+    /// The log is compacted into a snapshot when it holds this many times as many records as
+    /// the table has clients (and at least 1024). Default 4; at least 2.
+    pub compact_factor: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dir: None,
+            fsync: Fsync::EverySecond,
+            compact_factor: 4,
+        }
+    }
+}
+
 /// A config that cannot be used: the file, the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -334,6 +377,9 @@ impl Config {
                 "max_connections and max_clients must be greater than 0".into(),
             ));
         }
+        if self.store.compact_factor < 2 {
+            return Err(("store.compact_factor".into(), "must be at least 2".into()));
+        }
         if self.places.max_concurrent == 0 {
             return Err((
                 "places.max_concurrent".into(),
@@ -442,6 +488,14 @@ mod tests {
         check(
             &format!("({TWO}, links: [], timings: (heartbeat_ms: 0))"),
             "t.ron: timings.heartbeat_ms: must be greater than 0",
+        );
+        check(
+            &format!("({TWO}, links: [], store: (dir: Some(\"data\"), fsync: Always, compact_factor: 1))"),
+            "t.ron: store.compact_factor: must be at least 2",
+        );
+        check(
+            &format!("({TWO}, links: [], store: (dir: Some(\"data\"), fsync: Never))"),
+            "ok",
         );
         check(
             "(servers: [], links: [])",

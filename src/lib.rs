@@ -17,4 +17,5 @@ pub mod protocol;
 pub mod rt;
 pub mod signals;
 pub mod state;
+pub mod store;
 pub mod wire;

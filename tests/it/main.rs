@@ -4,6 +4,7 @@
 mod binary;
 mod catchup;
 mod client;
+mod durability;
 mod herd;
 mod places;
 mod support;
