@@ -144,6 +144,9 @@ pub struct Timings {
     pub handshake_timeout_ms: u64,
     /// A client connection idle this long is closed. Default 300000 (5 minutes).
     pub client_idle_ms: u64,
+    /// A client line must be complete (newline) within this long of its first byte; a client
+    /// trickling bytes slower (slowloris) is cut. Default 10000.
+    pub line_timeout_ms: u64,
     /// A write to a client or neighbour that takes longer is abandoned and the connection cut. Default 5000.
     pub write_timeout_ms: u64,
     /// How long shutdown waits for replies under way. Default 5000.
@@ -160,6 +163,7 @@ impl Default for Timings {
             connect_timeout_ms: 1000,
             handshake_timeout_ms: 2000,
             client_idle_ms: 300_000,
+            line_timeout_ms: 10_000,
             write_timeout_ms: 5000,
             shutdown_grace_ms: 5000,
         }
@@ -356,6 +360,7 @@ impl Config {
             ("timings.connect_timeout_ms", t.connect_timeout_ms),
             ("timings.handshake_timeout_ms", t.handshake_timeout_ms),
             ("timings.client_idle_ms", t.client_idle_ms),
+            ("timings.line_timeout_ms", t.line_timeout_ms),
             ("timings.write_timeout_ms", t.write_timeout_ms),
         ] {
             if v == 0 {

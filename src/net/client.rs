@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{self, Either};
 use futures::AsyncWriteExt;
@@ -77,9 +77,14 @@ impl Conn<'_> {
         killed: async_channel::Receiver<()>,
     ) -> End {
         let idle = Duration::from_millis(self.server.config.timings.client_idle_ms);
+        let line_limit = Duration::from_millis(self.server.config.timings.line_timeout_ms);
         let mut first = true;
+        // When the incomplete line now buffered began (slowloris guard).
+        let mut partial_since: Option<Instant> = None;
         loop {
+            let mut got_line = false;
             while let Some(framed) = reader.next_line() {
+                got_line = true;
                 let range = match framed {
                     Framed::Line(r) => r,
                     Framed::TooLong => return self.too_long(&reader).await,
@@ -111,8 +116,18 @@ impl Conn<'_> {
             if let Err(e) = self.flush().await {
                 return End::Other(e);
             }
+            if got_line || reader.buffered() == 0 {
+                partial_since = None;
+            }
+            if reader.buffered() > 0 {
+                partial_since.get_or_insert_with(Instant::now);
+            }
+            let wait = match partial_since {
+                Some(t) => idle.min(line_limit.saturating_sub(t.elapsed())),
+                None => idle,
+            };
             let read = {
-                let fill = std::pin::pin!(rt::timeout(idle, reader.fill()));
+                let fill = std::pin::pin!(rt::timeout(wait, reader.fill()));
                 let stop = std::pin::pin!(async {
                     let kill = std::pin::pin!(killed.recv());
                     let stop = std::pin::pin!(self.server.stop.wait());
@@ -126,6 +141,15 @@ impl Conn<'_> {
                 }
             };
             match read {
+                None if partial_since.is_some_and(|t| t.elapsed() >= line_limit) => {
+                    log::warn!(target: &self.server.log_target,
+                        "client {} (conn {}): no complete line within {} ms ({} bytes trickled); closing",
+                        self.info.addr, self.info.id, line_limit.as_millis(), reader.buffered());
+                    return End::Other(format!(
+                        "no complete line within {} ms",
+                        line_limit.as_millis()
+                    ));
+                }
                 None => return End::Other(format!("idle for {} ms", idle.as_millis())),
                 Some(Err(e)) => return End::Other(format!("read error: {e}")),
                 Some(Ok(0)) => {

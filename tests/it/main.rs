@@ -5,6 +5,8 @@ mod binary;
 mod catchup;
 mod client;
 mod durability;
+mod faults;
 mod herd;
 mod places;
+mod procs;
 mod support;
