@@ -370,4 +370,96 @@ mod tests {
         assert!(t.verify(b"", Role::Acceptor, &e));
         assert!(!t2.verify(b"", Role::Acceptor, &e));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Arbitrary bytes, and word soups close to real messages.
+        fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
+            let vocab = prop::sample::select(vec![
+                "HERD/1",
+                "HERD/2",
+                "HELLO",
+                "WELCOME",
+                "PROOF",
+                "UPDATE",
+                "PING",
+                "PONG",
+                "SUMMARY",
+                "AT",
+                "Clark",
+                "Bona",
+                "0",
+                "1",
+                "16",
+                "17",
+                "4294967295",
+                "18446744073709551616",
+                "-1",
+                "+1",
+                "00000000000000000000000000000000",
+                "ffffffffffffffff",
+                "fffffffffffffffff",
+                "zz",
+                "+34-118",
+                "1700000000.5",
+                "\u{e9}",
+            ]);
+            let sep = prop::sample::select(vec![" ", "  ", "\t", "\r", "\x0b"]);
+            let soup = prop::collection::vec((sep, vocab), 0..9).prop_map(|parts| {
+                parts
+                    .into_iter()
+                    .flat_map(|(s, w)| [w, s])
+                    .collect::<String>()
+                    .into_bytes()
+            });
+            prop_oneof![prop::collection::vec(any::<u8>(), 0..96), soup]
+        }
+
+        fn msg_strategy() -> impl Strategy<Value = (u8, u8, u32, Vec<u64>, u64, [u8; 16], [u8; 32])>
+        {
+            (
+                0u8..6,
+                0u8..=16,
+                any::<u32>(),
+                prop::collection::vec(any::<u64>(), 1..20),
+                any::<u64>(),
+                any::<[u8; 16]>(),
+                any::<[u8; 32]>(),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn decode_never_panics_and_what_it_accepts_roundtrips(line in line_strategy()) {
+                if let Some(msg) = decode(&line) {
+                    let mut out = Vec::new();
+                    encode(&msg, &mut out);
+                    prop_assert_eq!(decode(&out[..out.len() - 1]), Some(msg));
+                }
+            }
+
+            #[test]
+            fn every_message_encodes_to_one_line_that_decodes_back(
+                (kind, bits, first, hashes, n, nonce, mac) in msg_strategy()
+            ) {
+                let first = if bits == 0 { 0 } else { first % (1u32 << bits) };
+                let room = ((1u64 << bits) - u64::from(first)) as usize;
+                let hashes: Vec<u64> = hashes.into_iter().take(room.max(1)).collect();
+                let msg = match kind {
+                    0 => PeerMsg::Hello { from: "Bona", to: "Clark", incarnation: n, nonce },
+                    1 => PeerMsg::Welcome { from: "Clark", incarnation: n, nonce, mac },
+                    2 => PeerMsg::Proof { mac },
+                    3 => PeerMsg::Summary { bits, first, hashes },
+                    4 => PeerMsg::Ping(n),
+                    _ => PeerMsg::Pong(n),
+                };
+                let mut out = Vec::new();
+                encode(&msg, &mut out);
+                prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+                prop_assert_eq!(decode(&out[..out.len() - 1]), Some(msg));
+            }
+        }
+    }
 }

@@ -9,4 +9,5 @@ mod faults;
 mod herd;
 mod places;
 mod procs;
+mod props;
 mod support;
