@@ -7,6 +7,7 @@ mod client;
 mod durability;
 mod faults;
 mod herd;
+mod netns;
 mod places;
 mod procs;
 mod props;

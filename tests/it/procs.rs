@@ -109,6 +109,7 @@ impl ProcHerd {
                 path_str(&self.dir.path().join("data")),
             ],
             None,
+            &[],
         ));
     }
 
@@ -180,8 +181,9 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
-/// Spawns the herd binary with `args`, optionally prefixed (e.g. `ip netns exec NS`).
-pub fn spawn_herd(args: &[&str], prefix: Option<&[&str]>) -> Child {
+/// Spawns the herd binary with `args`, optionally prefixed (e.g. `ip netns exec NS`), with
+/// `env` added to a clean environment.
+pub fn spawn_herd(args: &[&str], prefix: Option<&[&str]>, env: &[(&str, &str)]) -> Child {
     let mut c = match prefix {
         Some(p) => {
             let mut c = Command::new(p[0]);
@@ -193,6 +195,7 @@ pub fn spawn_herd(args: &[&str], prefix: Option<&[&str]>) -> Child {
     c.args(args)
         .env_remove("GOOGLE_PLACES_API_KEY")
         .env_remove("HERD_SECRET")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
