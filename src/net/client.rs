@@ -106,7 +106,9 @@ impl Conn<'_> {
                     );
                 }
                 first = false;
-                self.line(reader.line(range)).await;
+                if let Err(e) = self.line(reader.line(range)).await {
+                    return End::Other(e);
+                }
                 if !self.out.is_empty() && self.out.len() >= 64 * 1024 {
                     if let Err(e) = self.flush().await {
                         return End::Other(e);
@@ -156,7 +158,9 @@ impl Conn<'_> {
                     // End of stream: a final command without a newline is still answered.
                     if let Some(rest) = reader.rest() {
                         let rest = rest.to_vec();
-                        self.line(&rest).await;
+                        if let Err(e) = self.line(&rest).await {
+                            return End::Other(e);
+                        }
                     }
                     return match self.flush().await {
                         Ok(()) => End::Eof,
@@ -181,8 +185,9 @@ impl Conn<'_> {
         End::Other(format!("line longer than {max} bytes"))
     }
 
-    /// Answers one line into `out`.
-    async fn line(&mut self, line: &[u8]) {
+    /// Answers one line into `out`; an error means a write before a Places lookup failed and
+    /// the connection must end.
+    async fn line(&mut self, line: &[u8]) -> Result<(), String> {
         let server = self.server;
         server.stats.lines_in.fetch_add(1, Relaxed);
         self.info.lines_in.fetch_add(1, Relaxed);
@@ -235,7 +240,7 @@ impl Conn<'_> {
                     (Some(u), Some(q)) => {
                         // Replies already waiting go out before the lookup.
                         if start > 0 {
-                            let _ = self.flush().await;
+                            self.flush().await?;
                             start = 0;
                         }
                         let doc = server.places.nearby(q).await;
@@ -269,6 +274,7 @@ impl Conn<'_> {
         });
         server.stats.lines_out.fetch_add(1, Relaxed);
         self.info.lines_out.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     /// Writes what is waiting, as one write, within the write deadline.

@@ -53,17 +53,38 @@ fn sorted(s: &Server) -> Vec<Vec<u8>> {
     v
 }
 
+/// What B holds when the link comes up.
+#[derive(Clone, Copy)]
+enum B {
+    /// The same table as A.
+    Same,
+    /// Nothing.
+    Empty,
+    /// A's table but with newer reports for this many clients.
+    Newer(usize),
+}
+
 /// Loads the tables with the link cut, restores it and measures until both sides are quiet
 /// and equal. Returns (bytes both ways, time).
-fn measure(n: usize, fill_b: bool) -> (u64, Duration) {
+fn measure(n: usize, fill_b: B) -> (u64, Duration) {
     let h = TestHerd::start(two_servers());
     let (a, b) = (h.h().server("A").unwrap(), h.h().server("B").unwrap());
     h.h().cut_link("A", "B");
     for i in 0..n {
         let u = update(i, "A");
         a.accept_update(&u, None);
-        if fill_b {
-            b.accept_update(&u, None);
+        match fill_b {
+            B::Same => {
+                b.accept_update(&u, None);
+            }
+            B::Newer(k) if i % (n / k) == 0 => {
+                let line = format!("AT B +0.000000001 client{i}.example.org +1+1 1800000000");
+                b.accept_update(&Update::from_at_line(line.as_bytes()).unwrap(), None);
+            }
+            B::Newer(_) => {
+                b.accept_update(&u, None);
+            }
+            B::Empty => {}
         }
     }
     let start = Instant::now();
@@ -110,11 +131,13 @@ fn measure(n: usize, fill_b: bool) -> (u64, Duration) {
 #[test]
 fn catch_up_is_sized_to_the_difference() {
     let n = n_clients();
-    let (same_bytes, same_time) = measure(n, true);
-    let (empty_bytes, empty_time) = measure(n, false);
+    let (same_bytes, same_time) = measure(n, B::Same);
+    let (empty_bytes, empty_time) = measure(n, B::Empty);
+    let (diff_bytes, diff_time) = measure(n, B::Newer(100));
     eprintln!(
         "catch-up with {n} clients: identical tables {same_bytes} bytes in {same_time:?}; \
-         one side empty {empty_bytes} bytes in {empty_time:?}"
+         one side empty {empty_bytes} bytes in {empty_time:?}; \
+         100 clients newer on one side {diff_bytes} bytes in {diff_time:?}"
     );
     // A whole-table push costs about 90 bytes a client each way; identical tables cost only the
     // summaries (17 bytes a bucket of about 32 clients), and an empty side costs one push.
@@ -123,5 +146,10 @@ fn catch_up_is_sized_to_the_difference() {
     assert!(
         empty_bytes > whole * 9 / 10 && empty_bytes < whole * 11 / 10,
         "one side empty: {empty_bytes} bytes"
+    );
+    // About 100 buckets of about 32 clients differ, and both sides send theirs.
+    assert!(
+        diff_bytes < same_bytes + 2 * 100 * 64 * 90,
+        "100 differ: {diff_bytes} bytes"
     );
 }

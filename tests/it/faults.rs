@@ -334,6 +334,40 @@ fn slowloris_huge_lines_and_server_messages_from_clients_are_cut_or_refused() {
     h.wait_log(clark, "sent a server message");
 }
 
+#[test]
+fn a_client_that_never_reads_its_replies_is_cut_and_stalls_nobody() {
+    let mut h = ProcHerd::new("");
+    let clark = ProcHerd::index("Clark");
+    h.start(clark);
+    let addr = h.addr(clark);
+    assert!(try_iamat(addr, "centre", "1700000000").is_some());
+    let rss_before = rss_kib(h.pid(clark));
+    // Pipelined WHATSATs, each answered with a JSON document, and never a read.
+    let s = TcpStream::connect(addr).unwrap();
+    let flood = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let line = b"WHATSAT centre 50 20\n".repeat(100);
+            let end = Instant::now() + Duration::from_secs(15);
+            for _ in 0..2000 {
+                if Instant::now() > end || s.write_all(&line).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    h.wait_log(clark, "(slow reader)");
+    // Others are served meanwhile and after.
+    let started = Instant::now();
+    assert!(try_iamat(addr, "other", "1700000001").is_some());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    drop(s);
+    flood.join().unwrap();
+    let grown = rss_kib(h.pid(clark)).saturating_sub(rss_before);
+    eprintln!("slow reader: Clark grew by {grown} KiB");
+    assert!(grown < 16 * 1024, "Clark grew by {grown} KiB");
+}
+
 /// Like `talk`, but a connection closed early is an answer (empty), not a failure.
 fn probe(addr: std::net::SocketAddr, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
