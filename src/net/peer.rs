@@ -182,22 +182,23 @@ impl PeerLink {
         }
     }
 
-    /// Makes `conn` the live connection, ending any older one; returns its generation.
-    fn attach(&self, conn: Arc<ConnInfo>, incarnation: u64) -> u64 {
+    /// Makes `conn` the live connection, ending any older one; returns its generation and the
+    /// neighbour's incarnation seen before (a different one means it restarted).
+    fn attach(&self, conn: Arc<ConnInfo>, incarnation: u64) -> (u64, Option<u64>) {
         let generation = self.generation.fetch_add(1, Relaxed) + 1;
         let old = lock(&self.current).replace(Current { generation, conn });
         if let Some(old) = old {
             old.conn.kill_now();
         }
-        {
+        let before = {
             let mut s = lock(&self.status);
             s.state = LinkState::Up;
             s.since = Instant::now();
-            s.incarnation = Some(incarnation);
             s.last_heard = Some(Instant::now());
-        }
+            s.incarnation.replace(incarnation)
+        };
         self.reconnects.fetch_add(1, Relaxed);
-        generation
+        (generation, before)
     }
 
     /// Ends connection `generation`; true if it was still the live one.
@@ -513,9 +514,13 @@ async fn run_link(
     killed: async_channel::Receiver<()>,
     incarnation: u64,
 ) -> String {
-    let generation = link.attach(info.clone(), incarnation);
+    let (generation, before) = link.attach(info.clone(), incarnation);
     log::info!(target: &server.log_target, "link to {} up ({}, their incarnation {incarnation:016x})",
         link.name, if link.we_dial { "we dialed" } else { "they dialed" });
+    if let Some(before) = before.filter(|b| *b != incarnation) {
+        log::warn!(target: &server.log_target, "{} restarted (incarnation {before:016x} -> {incarnation:016x}); catching it up",
+            link.name);
+    }
     server.events.publish(|| EventKind::Link {
         peer: link.name.clone(),
         state: LinkState::Up,

@@ -81,6 +81,8 @@ fn kill_9_under_load_then_restart_and_whole_herd_restart_lose_nothing_acknowledg
     assert_eq!(acked.len(), 40);
     wait_converged(&h, &[0, 1, 2, 3, 4], &acked, "after restart");
     h.wait_log(clark, "restored ");
+    // Its neighbours saw a new incarnation.
+    h.wait_log(ProcHerd::index("Jaquez"), "Clark restarted (incarnation ");
     // The whole herd dies at once (kill -9) and comes back: every server reloads its own log,
     // so every acknowledged update is still served everywhere.
     for i in 0..5 {
