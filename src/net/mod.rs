@@ -390,7 +390,9 @@ fn open_store(spec: &ServerSpec) -> std::io::Result<Option<(Store, Replay)>> {
     let s = &spec.config.store;
     match &s.dir {
         None => Ok(None),
-        Some(dir) => Store::open(dir, &spec.name, s.fsync, s.compact_factor).map(Some),
+        Some(dir) => Store::open(dir, &spec.name, s.fsync, s.compact_factor)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot load its data: {e}"))),
     }
 }
 
