@@ -36,6 +36,9 @@ pub struct Config {
     /// Bounds that keep memory and file descriptors in check.
     #[serde(default)]
     pub limits: Limits,
+    /// Durability: where accepted updates are logged, and when they reach the disk.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The shared herd secret that authenticates peer links. Prefer the `HERD_SECRET`
     /// environment variable, which overrides this; it is never logged.
     #[serde(default)]
@@ -141,6 +144,9 @@ pub struct Timings {
     pub handshake_timeout_ms: u64,
     /// A client connection idle this long is closed. Default 300000 (5 minutes).
     pub client_idle_ms: u64,
+    /// A client line must be complete (newline) within this long of its first byte; a client
+    /// trickling bytes slower (slowloris) is cut. Default 10000.
+    pub line_timeout_ms: u64,
     /// A write to a client or neighbour that takes longer is abandoned and the connection cut. Default 5000.
     pub write_timeout_ms: u64,
     /// How long shutdown waits for replies under way. Default 5000.
@@ -157,6 +163,7 @@ impl Default for Timings {
             connect_timeout_ms: 1000,
             handshake_timeout_ms: 2000,
             client_idle_ms: 300_000,
+            line_timeout_ms: 10_000,
             write_timeout_ms: 5000,
             shutdown_grace_ms: 5000,
         }
@@ -188,6 +195,46 @@ impl Default for Limits {
             max_line: 8192,
             max_connections: 10_000,
             max_clients: 1_000_000,
+        }
+    }
+}
+
+/// When appended updates are forced to the disk (fsync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Fsync {
+    /// After every update, before the IAMAT reply is written: nothing acknowledged is lost even
+    /// if the machine loses power, at the price of one disk flush per update.
+    Always,
+    /// Once a second: a crash of the process loses nothing (the data is in the OS), a crash of
+    /// the machine loses at most the last second. The default.
+    #[default]
+    EverySecond,
+    /// Never explicitly (the OS writes back when it likes; at shutdown too). A crash of the
+    /// process loses nothing; a crash of the machine may lose tens of seconds.
+    Never,
+}
+
+/// Durability settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The data folder (`<dir>/<Name>.log` and `<dir>/<Name>.snap`), created when missing.
+    /// Default `None`: no durability, a restarted server relies on its neighbours alone.
+    /// `herd run --data-dir DIR` sets it.
+    pub dir: Option<PathBuf>,
+    /// When appends reach the disk. Default `EverySecond`.
+    pub fsync: Fsync,
+    /// The log is compacted into a snapshot when it holds this many times as many records as
+    /// the table has clients (and at least 1024). Default 4; at least 2.
+    pub compact_factor: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dir: None,
+            fsync: Fsync::EverySecond,
+            compact_factor: 4,
         }
     }
 }
@@ -313,6 +360,7 @@ impl Config {
             ("timings.connect_timeout_ms", t.connect_timeout_ms),
             ("timings.handshake_timeout_ms", t.handshake_timeout_ms),
             ("timings.client_idle_ms", t.client_idle_ms),
+            ("timings.line_timeout_ms", t.line_timeout_ms),
             ("timings.write_timeout_ms", t.write_timeout_ms),
         ] {
             if v == 0 {
@@ -333,6 +381,9 @@ impl Config {
                 "limits".into(),
                 "max_connections and max_clients must be greater than 0".into(),
             ));
+        }
+        if self.store.compact_factor < 2 {
+            return Err(("store.compact_factor".into(), "must be at least 2".into()));
         }
         if self.places.max_concurrent == 0 {
             return Err((
@@ -442,6 +493,14 @@ mod tests {
         check(
             &format!("({TWO}, links: [], timings: (heartbeat_ms: 0))"),
             "t.ron: timings.heartbeat_ms: must be greater than 0",
+        );
+        check(
+            &format!("({TWO}, links: [], store: (dir: Some(\"data\"), fsync: Always, compact_factor: 1))"),
+            "t.ron: store.compact_factor: must be at least 2",
+        );
+        check(
+            &format!("({TWO}, links: [], store: (dir: Some(\"data\"), fsync: Never))"),
+            "ok",
         );
         check(
             "(servers: [], links: [])",

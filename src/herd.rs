@@ -98,8 +98,8 @@ impl LocalHerd {
         }
     }
 
-    /// Starts server `name` again on its address, with an empty table: it catches up from its
-    /// neighbours when its links come up.
+    /// Starts server `name` again on its address: it reloads its data folder when the config
+    /// has one (else it starts empty), then catches up from its neighbours as its links come up.
     pub async fn start_server(&self, name: &str) -> std::io::Result<()> {
         if lock(&self.running).contains_key(name) {
             return Ok(());

@@ -39,6 +39,10 @@ enum Command {
         /// Folder of the log files (overrides the config's log.dir).
         #[arg(long, value_name = "DIR")]
         log_dir: Option<PathBuf>,
+        /// Data folder for the durable log of accepted updates (overrides the config's
+        /// store.dir); reloaded at start before the server listens.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// Show the operator console in this terminal (logs go only to the file).
         #[arg(long)]
         console: bool,
@@ -90,8 +94,9 @@ fn main() -> ExitCode {
             name,
             config,
             log_dir,
+            data_dir,
             console,
-        } => run(&name, config.as_deref(), log_dir, console),
+        } => run(&name, config.as_deref(), log_dir, data_dir, console),
         Command::Check { config } => check(config.as_deref()),
         Command::Demo {
             config,
@@ -150,9 +155,13 @@ fn run(
     name: &str,
     path: Option<&Path>,
     log_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     console: bool,
 ) -> Result<(), String> {
-    let cfg = load_config(path)?;
+    let mut cfg = load_config(path)?;
+    if let Some(d) = data_dir {
+        cfg.store.dir = Some(d);
+    }
     let Some(addr) = cfg.addr(name) else {
         let names: Vec<_> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
         return Err(format!(

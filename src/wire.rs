@@ -10,8 +10,12 @@
 //! dialer   -> acceptor   HERD/1 HELLO <dialer> <acceptor> <dialer-incarnation> <dialer-nonce>
 //! acceptor -> dialer     HERD/1 WELCOME <acceptor> <acceptor-incarnation> <acceptor-nonce> <mac>
 //! dialer   -> acceptor   HERD/1 PROOF <mac>
-//! then, both ways:       UPDATE <AT line> | PING <n> | PONG <n>
+//! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake)
+//!                        UPDATE <AT line> | PING <n> | PONG <n>
 //! ```
+//!
+//! `SUMMARY` carries a run of bucket digests (see [`crate::digest`]): `2^bits` buckets, this
+//! line's first bucket index, then one 16-hex-digit digest per bucket.
 //!
 //! Both MACs cover both names, both incarnations and both nonces, with the role first, so
 //! neither can be replayed as the other or on another link.
@@ -64,6 +68,15 @@ pub enum PeerMsg<'a> {
     },
     /// A location update: the AT line as the origin server produced it.
     Update(&'a [u8]),
+    /// A run of the sender's bucket digests, for catch-up.
+    Summary {
+        /// The sender's table is split into `2^bits` buckets.
+        bits: u8,
+        /// The bucket of `hashes[0]`.
+        first: u32,
+        /// One digest per bucket, from `first` on.
+        hashes: Vec<u64>,
+    },
     /// Liveness probe.
     Ping(u64),
     /// Answer to a probe.
@@ -85,6 +98,24 @@ pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     match f.as_slice() {
         [b"PING", n] => Some(PeerMsg::Ping(parse_u64(n)?)),
         [b"PONG", n] => Some(PeerMsg::Pong(parse_u64(n)?)),
+        [b"SUMMARY", bits, first, hashes @ ..] if !hashes.is_empty() => {
+            let bits: u8 = std::str::from_utf8(bits).ok()?.parse().ok()?;
+            let first: u32 = std::str::from_utf8(first).ok()?.parse().ok()?;
+            if bits > crate::digest::MAX_BITS
+                || u64::from(first) + hashes.len() as u64 > 1u64 << bits
+            {
+                return None;
+            }
+            let hashes = hashes
+                .iter()
+                .map(|h| (h.len() == 16).then(|| parse_hex_u64(h)).flatten())
+                .collect::<Option<Vec<u64>>>()?;
+            Some(PeerMsg::Summary {
+                bits,
+                first,
+                hashes,
+            })
+        }
         [m, b"HELLO", from, to, inc, nonce] if *m == MAGIC => Some(PeerMsg::Hello {
             from: name(from)?,
             to: name(to)?,
@@ -112,6 +143,17 @@ pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(at);
             out.push(b'\n');
             return;
+        }
+        PeerMsg::Summary {
+            bits,
+            first,
+            hashes,
+        } => {
+            let mut t = format!("SUMMARY {bits} {first}");
+            for h in hashes {
+                t.push_str(&format!(" {h:016x}"));
+            }
+            t
         }
         PeerMsg::Ping(n) => format!("PING {n}"),
         PeerMsg::Pong(n) => format!("PONG {n}"),
@@ -208,6 +250,10 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 }
 
 fn parse_hex_u64(b: &[u8]) -> Option<u64> {
+    // from_str_radix would also take a sign: only hex digits are ours.
+    if b.is_empty() || !b.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
     u64::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
 }
 
@@ -234,6 +280,16 @@ mod tests {
             b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
         ));
         roundtrip(PeerMsg::Ping(0));
+        roundtrip(PeerMsg::Summary {
+            bits: 2,
+            first: 1,
+            hashes: vec![0, u64::MAX, 42],
+        });
+        roundtrip(PeerMsg::Summary {
+            bits: 0,
+            first: 0,
+            hashes: vec![7],
+        });
         roundtrip(PeerMsg::Pong(u64::MAX));
         roundtrip(PeerMsg::Hello {
             from: "Bona",
@@ -270,6 +326,17 @@ mod tests {
         check_decode("HERD/2 PROOF 00", false);
         check_decode("IAMAT kiwi +1+1 1", false);
         check_decode("PING 18446744073709551615", true);
+        check_decode("SUMMARY 0 0 0000000000000000", true);
+        check_decode("SUMMARY 0 0", false);
+        check_decode("SUMMARY 0 1 0000000000000000", false);
+        check_decode(
+            "SUMMARY 1 0 0000000000000000 0000000000000000 0000000000000000",
+            false,
+        );
+        check_decode("SUMMARY 17 0 0000000000000000", false);
+        check_decode("SUMMARY 1 0 00", false);
+        check_decode("SUMMARY 1 0 +000000000000000", false);
+        check_decode("SUMMARY -1 0 0000000000000000", false);
     }
 
     #[test]
@@ -302,5 +369,97 @@ mod tests {
         let e = t.mac(b"", Role::Acceptor);
         assert!(t.verify(b"", Role::Acceptor, &e));
         assert!(!t2.verify(b"", Role::Acceptor, &e));
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Arbitrary bytes, and word soups close to real messages.
+        fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
+            let vocab = prop::sample::select(vec![
+                "HERD/1",
+                "HERD/2",
+                "HELLO",
+                "WELCOME",
+                "PROOF",
+                "UPDATE",
+                "PING",
+                "PONG",
+                "SUMMARY",
+                "AT",
+                "Clark",
+                "Bona",
+                "0",
+                "1",
+                "16",
+                "17",
+                "4294967295",
+                "18446744073709551616",
+                "-1",
+                "+1",
+                "00000000000000000000000000000000",
+                "ffffffffffffffff",
+                "fffffffffffffffff",
+                "zz",
+                "+34-118",
+                "1700000000.5",
+                "\u{e9}",
+            ]);
+            let sep = prop::sample::select(vec![" ", "  ", "\t", "\r", "\x0b"]);
+            let soup = prop::collection::vec((sep, vocab), 0..9).prop_map(|parts| {
+                parts
+                    .into_iter()
+                    .flat_map(|(s, w)| [w, s])
+                    .collect::<String>()
+                    .into_bytes()
+            });
+            prop_oneof![prop::collection::vec(any::<u8>(), 0..96), soup]
+        }
+
+        fn msg_strategy() -> impl Strategy<Value = (u8, u8, u32, Vec<u64>, u64, [u8; 16], [u8; 32])>
+        {
+            (
+                0u8..6,
+                0u8..=16,
+                any::<u32>(),
+                prop::collection::vec(any::<u64>(), 1..20),
+                any::<u64>(),
+                any::<[u8; 16]>(),
+                any::<[u8; 32]>(),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn decode_never_panics_and_what_it_accepts_roundtrips(line in line_strategy()) {
+                if let Some(msg) = decode(&line) {
+                    let mut out = Vec::new();
+                    encode(&msg, &mut out);
+                    prop_assert_eq!(decode(&out[..out.len() - 1]), Some(msg));
+                }
+            }
+
+            #[test]
+            fn every_message_encodes_to_one_line_that_decodes_back(
+                (kind, bits, first, hashes, n, nonce, mac) in msg_strategy()
+            ) {
+                let first = if bits == 0 { 0 } else { first % (1u32 << bits) };
+                let room = ((1u64 << bits) - u64::from(first)) as usize;
+                let hashes: Vec<u64> = hashes.into_iter().take(room.max(1)).collect();
+                let msg = match kind {
+                    0 => PeerMsg::Hello { from: "Bona", to: "Clark", incarnation: n, nonce },
+                    1 => PeerMsg::Welcome { from: "Clark", incarnation: n, nonce, mac },
+                    2 => PeerMsg::Proof { mac },
+                    3 => PeerMsg::Summary { bits, first, hashes },
+                    4 => PeerMsg::Ping(n),
+                    _ => PeerMsg::Pong(n),
+                };
+                let mut out = Vec::new();
+                encode(&msg, &mut out);
+                prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+                prop_assert_eq!(decode(&out[..out.len() - 1]), Some(msg));
+            }
+        }
     }
 }

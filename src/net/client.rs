@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::{self, Either};
 use futures::AsyncWriteExt;
@@ -81,17 +81,23 @@ impl Conn<'_> {
         killed: async_channel::Receiver<()>,
     ) -> End {
         let idle = Duration::from_millis(self.server.config.timings.client_idle_ms);
+        let line_limit = Duration::from_millis(self.server.config.timings.line_timeout_ms);
         let server = self.server;
-        // Built once per connection, not per read: the stop signals and the idle timer.
+        // Built once per connection, not per read: the stop signals and one timer, which fires
+        // at the idle deadline or, while a line is incomplete, at the line deadline.
         let mut stopped = std::pin::pin!(async {
             let kill = std::pin::pin!(killed.recv());
             let stop = std::pin::pin!(server.stop.wait());
             future::select(kill, stop).await;
         });
-        let mut idle_timer = std::pin::pin!(rt::sleep(idle));
+        let mut timer = std::pin::pin!(rt::sleep(idle));
         let mut first = true;
+        // When the incomplete line now buffered began (slowloris guard).
+        let mut partial_since: Option<Instant> = None;
         loop {
+            let mut got_line = false;
             while let Some(framed) = reader.next_line() {
+                got_line = true;
                 let range = match framed {
                     Framed::Line(r) => r,
                     Framed::TooLong => return self.too_long(&reader).await,
@@ -113,7 +119,9 @@ impl Conn<'_> {
                     );
                 }
                 first = false;
-                self.line(reader.line(range)).await;
+                if let Err(e) = self.line(reader.line(range)).await {
+                    return End::Other(e);
+                }
                 if !self.out.is_empty() && self.out.len() >= 64 * 1024 {
                     if let Err(e) = self.flush().await {
                         return End::Other(e);
@@ -123,21 +131,37 @@ impl Conn<'_> {
             if let Err(e) = self.flush().await {
                 return End::Other(e);
             }
+            if got_line || reader.buffered() == 0 {
+                partial_since = None;
+            }
+            if reader.buffered() > 0 && partial_since.is_none() {
+                partial_since = Some(Instant::now());
+                timer.set(rt::sleep(self.due(idle, line_limit, partial_since)));
+            }
+            let trickled = reader.buffered();
             let read = loop {
                 let fill = std::pin::pin!(reader.fill());
-                let wait = future::select(stopped.as_mut(), idle_timer.as_mut());
+                let wait = future::select(stopped.as_mut(), timer.as_mut());
                 match future::select(fill, wait).await {
                     Either::Left((r, _)) => break Some(r),
                     Either::Right((Either::Left(_), _)) => {
                         return End::Other("server stopping or operator drop".into())
                     }
                     Either::Right((Either::Right(_), _)) => {
-                        // The timer runs from the last traffic, not from this read.
-                        let quiet = self.info.idle();
-                        if quiet >= idle {
+                        if partial_since.is_some_and(|t| t.elapsed() >= line_limit) {
+                            log::warn!(target: &self.server.log_target,
+                                "client {} (conn {}): no complete line within {} ms ({} bytes trickled); closing",
+                                self.peer, self.info.id, line_limit.as_millis(), trickled);
+                            return End::Other(format!(
+                                "no complete line within {} ms",
+                                line_limit.as_millis()
+                            ));
+                        }
+                        // The idle deadline runs from the last traffic, not from this read.
+                        if self.info.idle() >= idle {
                             break None;
                         }
-                        idle_timer.set(rt::sleep(idle - quiet));
+                        timer.set(rt::sleep(self.due(idle, line_limit, partial_since)));
                     }
                 }
             };
@@ -148,7 +172,9 @@ impl Conn<'_> {
                     // End of stream: a final command without a newline is still answered.
                     if let Some(rest) = reader.rest() {
                         let rest = rest.to_vec();
-                        self.line(&rest).await;
+                        if let Err(e) = self.line(&rest).await {
+                            return End::Other(e);
+                        }
                     }
                     return match self.flush().await {
                         Ok(()) => End::Eof,
@@ -164,6 +190,21 @@ impl Conn<'_> {
         }
     }
 
+    /// Time until the timer must fire: the idle deadline (from the last traffic) or, while a
+    /// line is incomplete, the line deadline if that comes first.
+    fn due(
+        &self,
+        idle: Duration,
+        line_limit: Duration,
+        partial_since: Option<Instant>,
+    ) -> Duration {
+        let quiet_left = idle.saturating_sub(self.info.idle());
+        match partial_since {
+            Some(t) => quiet_left.min(line_limit.saturating_sub(t.elapsed())),
+            None => quiet_left,
+        }
+    }
+
     async fn too_long<R: futures::AsyncRead + Unpin>(&mut self, reader: &LineReader<R>) -> End {
         let _ = self.flush().await;
         let max = self.server.config.limits.max_line;
@@ -173,8 +214,9 @@ impl Conn<'_> {
         End::Other(format!("line longer than {max} bytes"))
     }
 
-    /// Answers one line into `out`.
-    async fn line(&mut self, line: &[u8]) {
+    /// Answers one line into `out`; an error means a write before a Places lookup failed and
+    /// the connection must end.
+    async fn line(&mut self, line: &[u8]) -> Result<(), String> {
         let server = self.server;
         server.stats.lines_in.fetch_add(1, Relaxed);
         self.info.lines_in.fetch_add(1, Relaxed);
@@ -227,7 +269,7 @@ impl Conn<'_> {
                     (Some(u), Some(q)) => {
                         // Replies already waiting go out before the lookup.
                         if start > 0 {
-                            let _ = self.flush().await;
+                            self.flush().await?;
                             start = 0;
                         }
                         let doc = server.places.nearby(q).await;
@@ -240,6 +282,12 @@ impl Conn<'_> {
             }
             Err(why) => {
                 self.info.set_last(LastCommand::Invalid);
+                if wire::is_hello(line) || wire::decode(line).is_some() {
+                    // Only a connection's first line can make it a neighbour link.
+                    log::warn!(target: &server.log_target,
+                        "client {} (conn {}) sent a server message; it changes nothing: {}",
+                        self.peer, self.info.id, Bytes(line));
+                }
                 log::info!(target: &server.log_target, "invalid from {}: {}", self.peer, why.reason());
                 invalid_reply(line, &mut self.out);
             }
@@ -255,6 +303,7 @@ impl Conn<'_> {
         });
         server.stats.lines_out.fetch_add(1, Relaxed);
         self.info.lines_out.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     /// Writes what is waiting, as one write, within the write deadline.

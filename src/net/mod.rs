@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use futures::future::{self, Either};
 
 use crate::config::Config;
+use crate::config::Fsync;
 use crate::events::{ConnKind, EventBus, EventKind};
 use crate::places::Guarded;
 use crate::rt;
 use crate::state::{flood_targets, Applied, LocationTable, Update};
+use crate::store::{Replay, Store};
 
 /// Locks a mutex, shrugging off poisoning (a panicked holder leaves consistent data here).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -170,6 +172,8 @@ pub struct Server {
     secret: Vec<u8>,
     /// The location table; held briefly, never across an await.
     table: Mutex<LocationTable>,
+    /// The durable log of accepted updates, when a data folder is configured.
+    store: Option<Mutex<Store>>,
     /// One link per neighbour.
     pub peers: Vec<Arc<PeerLink>>,
     /// Neighbour names, for the flood decision.
@@ -218,6 +222,13 @@ impl Server {
         lock(&self.table).updates().cloned().collect()
     }
 
+    /// The number of clients and the digest of the table at the granularity its size calls for.
+    pub fn summary(&self) -> (usize, crate::digest::Digest) {
+        let t = lock(&self.table);
+        let bits = crate::digest::bits_for(t.len());
+        (t.len(), crate::digest::Digest::of(t.updates(), bits))
+    }
+
     /// Open connections.
     pub fn connections(&self) -> Vec<Arc<ConnInfo>> {
         let mut v: Vec<_> = lock(&self.conns).values().cloned().collect();
@@ -247,6 +258,7 @@ impl Server {
     pub fn accept_update(&self, update: &Update, from: Option<&str>) -> Applied {
         let applied = lock(&self.table).apply(update);
         if applied.changed() {
+            self.persist(update);
             for name in flood_targets(&self.neighbour_names, from) {
                 if let Some(p) = self.peer(name) {
                     p.enqueue(update.clone());
@@ -258,6 +270,42 @@ impl Server {
                 update.at.escape_ascii());
         }
         applied
+    }
+
+    /// Appends an accepted update to the log (synced at once under `Fsync::Always`), and
+    /// compacts the log when it has grown past its bound. Runs before the IAMAT reply is written.
+    fn persist(&self, update: &Update) {
+        let Some(store) = &self.store else { return };
+        let mut store = lock(store);
+        if let Err(e) = store.append(&update.at) {
+            log::error!(target: &self.log_target, "cannot append to {}: {e}; {} is not durable",
+                store.log_path().display(), update.at.escape_ascii());
+            return;
+        }
+        let clients = self.clients_known();
+        if store.should_compact(clients) {
+            // The table is copied while the store is locked: an update applied after the copy
+            // waits for the lock and lands in the emptied log.
+            let started = Instant::now();
+            let records = store.log_records();
+            let table = self.all_updates();
+            match store.compact(table.iter()) {
+                Ok(()) => log::info!(target: &self.log_target,
+                    "compacted {records} log records into a snapshot of {} clients in {:?}",
+                    table.len(), started.elapsed()),
+                Err(e) => log::error!(target: &self.log_target, "compaction failed: {e}"),
+            }
+        }
+    }
+
+    /// Forces appended updates to the disk.
+    pub fn sync_store(&self) {
+        if let Some(store) = &self.store {
+            let mut store = lock(store);
+            if let Err(e) = store.sync() {
+                log::error!(target: &self.log_target, "fsync of {} failed: {e}", store.log_path().display());
+            }
+        }
     }
 
     fn register(&self, addr: SocketAddr) -> (Arc<ConnInfo>, async_channel::Receiver<()>) {
@@ -315,18 +363,44 @@ impl ServerHandle {
         if rt::timeout(grace, self.tasks.wait()).await.is_none() {
             log::warn!(target: &self.server.log_target, "shutdown grace period over; tasks still running were abandoned");
         }
+        if self.server.config.store.fsync != Fsync::Never {
+            self.server.sync_store();
+        }
         log::info!(target: &self.server.log_target, "{} stopped", self.server.name);
     }
 }
 
-/// Binds `addr` and starts a server on it.
+/// Reloads the server's data (when a data folder is configured), binds `addr` and starts the
+/// server on it: nothing listens before the table is restored.
 pub async fn start(spec: ServerSpec, addr: SocketAddr) -> std::io::Result<ServerHandle> {
+    let restored = open_store(&spec)?;
     let listener = rt::bind(addr).await?;
-    start_on(spec, listener)
+    start_with(spec, listener, restored)
 }
 
-/// Starts a server on a bound listener: the accept loop and a dialer for each link it owns.
+/// Starts a server on a bound listener: reloads its data, then starts the accept loop and a
+/// dialer for each link it owns.
 pub fn start_on(spec: ServerSpec, listener: rt::TcpListener) -> std::io::Result<ServerHandle> {
+    let restored = open_store(&spec)?;
+    start_with(spec, listener, restored)
+}
+
+/// Opens and replays the server's log when `store.dir` is set.
+fn open_store(spec: &ServerSpec) -> std::io::Result<Option<(Store, Replay)>> {
+    let s = &spec.config.store;
+    match &s.dir {
+        None => Ok(None),
+        Some(dir) => Store::open(dir, &spec.name, s.fsync, s.compact_factor)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot load its data: {e}"))),
+    }
+}
+
+fn start_with(
+    spec: ServerSpec,
+    listener: rt::TcpListener,
+    restored: Option<(Store, Replay)>,
+) -> std::io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
     let cfg = spec.config.clone();
     let name: Arc<str> = spec.name.as_str().into();
@@ -349,11 +423,22 @@ pub fn start_on(spec: ServerSpec, listener: rt::TcpListener) -> std::io::Result<
     let secret = cfg.effective_secret().unwrap_or_default().into_bytes();
     let (stop_handle, stop) = stop::channel();
     let tasks = Tasks::new();
+    let mut table = LocationTable::new(cfg.limits.max_clients);
+    let (store, replay) = match restored {
+        Some((store, replay)) => {
+            for u in &replay.updates {
+                table.apply(u);
+            }
+            (Some(Mutex::new(store)), Some(replay))
+        }
+        None => (None, None),
+    };
     let server = Arc::new(Server {
         incarnation: random_u64(),
         local_addr,
         secret,
-        table: Mutex::new(LocationTable::new(cfg.limits.max_clients)),
+        table: Mutex::new(table),
+        store,
         peers,
         neighbour_names,
         places: spec.places,
@@ -372,12 +457,28 @@ pub fn start_on(spec: ServerSpec, listener: rt::TcpListener) -> std::io::Result<
         server.name, local_addr, server.incarnation, rt::RUNTIME, server.places.name(),
         server.peers.iter().map(|p| format!("{}@{}{}", p.name, p.addr, if p.we_dial { " (we dial)" } else { "" }))
             .collect::<Vec<_>>().join(", "));
+    if let (Some(r), Some(dir)) = (&replay, &server.config.store.dir) {
+        for (path, offset, dropped, damage) in &r.cut {
+            log::warn!(target: &server.log_target, "{}: {} at offset {offset}; cut it off ({dropped} bytes dropped)",
+                path.display(), damage.as_str());
+        }
+        if r.skipped > 0 {
+            log::warn!(target: &server.log_target, "{} records were not AT lines and were skipped", r.skipped);
+        }
+        log::info!(target: &server.log_target,
+            "restored {} clients from {} ({} snapshot + {} log records) in {:?}; fsync {:?}",
+            server.clients_known(), dir.display(), r.snapshot_records, r.log_records, r.took,
+            server.config.store.fsync);
+    }
     if server.secret.is_empty() && !server.peers.is_empty() {
         log::warn!(target: &server.log_target,
             "no herd secret configured (HERD_SECRET or `secret`): neighbour links are accepted from loopback addresses only");
     }
     for p in server.peers.iter().filter(|p| p.we_dial) {
         rt::spawn(peer::dial_loop(server.clone(), p.clone(), tasks.guard()));
+    }
+    if server.store.is_some() && server.config.store.fsync == Fsync::EverySecond {
+        rt::spawn(sync_loop(server.clone(), tasks.guard()));
     }
     rt::spawn(accept_loop(server.clone(), listener, tasks.guard()));
     Ok(ServerHandle {
@@ -418,6 +519,19 @@ async fn accept_loop(server: Arc<Server>, listener: rt::TcpListener, tasks: Task
         }
     }
     log::info!(target: &server.log_target, "{} stopped accepting", server.name);
+}
+
+/// Forces the log to the disk once a second (`Fsync::EverySecond`), off the async threads.
+async fn sync_loop(server: Arc<Server>, _task: TaskGuard) {
+    loop {
+        let tick = std::pin::pin!(rt::sleep(Duration::from_secs(1)));
+        let stop = std::pin::pin!(server.stop.wait());
+        if let Either::Right(_) = future::select(tick, stop).await {
+            break;
+        }
+        let s = server.clone();
+        rt::spawn_blocking(move || s.sync_store()).await;
+    }
 }
 
 /// A random u64 (incarnations); falls back to the clock if the OS has no entropy to give.

@@ -2,9 +2,11 @@
 //! and the reader and writer of a live link.
 //!
 //! Each link has exactly one owner: the lexically smaller name dials, the other accepts. A
-//! newer connection for a link replaces an older one. When a link comes up both sides push
-//! their whole table (newest wins on arrival), so a server that was down or cut off learns what
-//! it missed; while a link is down nothing queues for it.
+//! newer connection for a link replaces an older one. When a link comes up both sides send a
+//! summary of their table (bucket digests, see [`crate::digest`]) and each pushes the entries of
+//! the buckets where the other's summary differs from its own (newest wins on arrival), so a
+//! server that was down or cut off learns what it missed and only the difference travels;
+//! while a link is down nothing queues for it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -17,6 +19,7 @@ use futures::AsyncWriteExt;
 use super::lines::{Framed, LineReader};
 use super::{lock, rt, ConnInfo, Server, TaskGuard};
 use crate::backoff::backoff;
+use crate::digest::Reconcile;
 use crate::events::{Dir, EventKind, LinkState};
 use crate::outbox::Outbox;
 use crate::state::{Applied, Update};
@@ -60,6 +63,10 @@ pub struct PeerLink {
     pub we_dial: bool,
     /// Updates waiting to be sent.
     outbox: Mutex<Outbox>,
+    /// Encoded SUMMARY lines waiting to be sent (catch-up), ahead of the outbox.
+    control: Mutex<Vec<u8>>,
+    /// Our table regrouped at the neighbour's summary granularity, while its summary arrives.
+    reconcile: Mutex<Option<Reconcile>>,
     /// Rung when the writer has work.
     bell: (async_channel::Sender<()>, async_channel::Receiver<()>),
     /// State for the console.
@@ -94,6 +101,8 @@ impl PeerLink {
             addr,
             we_dial,
             outbox: Mutex::new(Outbox::new()),
+            control: Mutex::new(Vec::new()),
+            reconcile: Mutex::new(None),
             bell: async_channel::bounded(1),
             status: Mutex::new(PeerStatus {
                 state: LinkState::Down,
@@ -173,22 +182,23 @@ impl PeerLink {
         }
     }
 
-    /// Makes `conn` the live connection, ending any older one; returns its generation.
-    fn attach(&self, conn: Arc<ConnInfo>, incarnation: u64) -> u64 {
+    /// Makes `conn` the live connection, ending any older one; returns its generation and the
+    /// neighbour's incarnation seen before (a different one means it restarted).
+    fn attach(&self, conn: Arc<ConnInfo>, incarnation: u64) -> (u64, Option<u64>) {
         let generation = self.generation.fetch_add(1, Relaxed) + 1;
         let old = lock(&self.current).replace(Current { generation, conn });
         if let Some(old) = old {
             old.conn.kill_now();
         }
-        {
+        let before = {
             let mut s = lock(&self.status);
             s.state = LinkState::Up;
             s.since = Instant::now();
-            s.incarnation = Some(incarnation);
             s.last_heard = Some(Instant::now());
-        }
+            s.incarnation.replace(incarnation)
+        };
         self.reconnects.fetch_add(1, Relaxed);
-        generation
+        (generation, before)
     }
 
     /// Ends connection `generation`; true if it was still the live one.
@@ -200,6 +210,8 @@ impl PeerLink {
         *cur = None;
         drop(cur);
         lock(&self.outbox).clear();
+        lock(&self.control).clear();
+        *lock(&self.reconcile) = None;
         if !self.is_cut() {
             self.set_state(LinkState::Down, Some(reason.to_string()));
         }
@@ -505,25 +517,40 @@ async fn run_link(
     killed: async_channel::Receiver<()>,
     incarnation: u64,
 ) -> String {
-    let generation = link.attach(info.clone(), incarnation);
+    let (generation, before) = link.attach(info.clone(), incarnation);
     log::info!(target: &server.log_target, "link to {} up ({}, their incarnation {incarnation:016x})",
         link.name, if link.we_dial { "we dialed" } else { "they dialed" });
+    if let Some(before) = before.filter(|b| *b != incarnation) {
+        log::warn!(target: &server.log_target, "{} restarted (incarnation {before:016x} -> {incarnation:016x}); catching it up",
+            link.name);
+    }
     server.events.publish(|| EventKind::Link {
         peer: link.name.clone(),
         state: LinkState::Up,
         reason: None,
     });
-    // Catch-up: push the whole table; the neighbour keeps what is newer than what it holds.
-    let table = server.all_updates();
-    let n = table.len();
+    // Catch-up: send our summary; the neighbour answers with the buckets that differ, and we
+    // do the same with its summary in the read loop.
+    let (n, summary) = server.summary();
     {
-        let mut ob = lock(&link.outbox);
-        for u in table {
-            ob.push(u);
+        let per_line = (server.config.limits.max_line.saturating_sub(32) / 17).clamp(1, 512);
+        let mut ctl = lock(&link.control);
+        ctl.clear();
+        for (first, run) in summary.runs(per_line) {
+            wire::encode(
+                &PeerMsg::Summary {
+                    bits: summary.bits,
+                    first,
+                    hashes: run.to_vec(),
+                },
+                &mut ctl,
+            );
         }
+        *lock(&link.reconcile) = None;
     }
     link.ring();
-    log::info!(target: &server.log_target, "catch-up to {}: {n} updates queued", link.name);
+    log::info!(target: &server.log_target, "catch-up with {}: sent the summary of {n} clients in {} buckets",
+        link.name, summary.buckets.len());
 
     let reason = {
         let r = std::pin::pin!(read_loop(server, link, reader, &info));
@@ -598,6 +625,11 @@ async fn read_loop(
                     };
                     receive(server, link, &update);
                 }
+                Some(PeerMsg::Summary {
+                    bits,
+                    first,
+                    hashes,
+                }) => reconcile(server, link, bits, first, &hashes),
                 Some(PeerMsg::Ping(n)) => {
                     *lock(&link.pong_due) = Some(n);
                     link.ring();
@@ -647,6 +679,37 @@ async fn read_loop(
                 lock(&link.status).last_heard = Some(heard);
             }
         }
+    }
+}
+
+/// Compares a run of the neighbour's summary with our table and queues the entries of every
+/// bucket that differs.
+fn reconcile(server: &Server, link: &PeerLink, bits: u8, first: u32, hashes: &[u64]) {
+    let mut guard = lock(&link.reconcile);
+    let r = match &mut *guard {
+        Some(r) if r.bits == bits => r,
+        slot => slot.insert(Reconcile::new(server.all_updates().into_iter(), bits)),
+    };
+    let mut queued = 0usize;
+    {
+        let mut ob = lock(&link.outbox);
+        r.compare(first, hashes, |u| {
+            ob.push(u);
+            queued += 1;
+        });
+    }
+    let done = r.done();
+    if done {
+        *guard = None;
+    }
+    drop(guard);
+    if queued > 0 {
+        link.ring();
+    }
+    log::debug!(target: &server.log_target, "catch-up with {}: buckets {first}..{} of {} compared, {queued} updates queued",
+        link.name, first as usize + hashes.len(), 1usize << bits);
+    if done {
+        log::info!(target: &server.log_target, "catch-up with {}: their summary compared", link.name);
     }
 }
 
@@ -701,6 +764,7 @@ async fn write_loop(
         if let Some(n) = lock(&link.pong_due).take() {
             wire::encode(&PeerMsg::Pong(n), &mut buf);
         }
+        buf.append(&mut lock(&link.control));
         let batch = lock(&link.outbox).take(BATCH);
         for u in &batch {
             wire::encode(&PeerMsg::Update(&u.at), &mut buf);

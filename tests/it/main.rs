@@ -3,8 +3,14 @@
 
 mod bench;
 mod binary;
+mod catchup;
 mod client;
 mod console;
+mod durability;
+mod faults;
 mod herd;
+mod netns;
 mod places;
+mod procs;
+mod props;
 mod support;

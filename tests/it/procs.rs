@@ -1,0 +1,312 @@
+//! Real `herd run` processes for the fault tests: a herd of five on free loopback ports, each
+//! with its own data folder and log, started, killed (-9) and restarted one by one.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_herd");
+pub const NAMES: [&str; 5] = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
+pub const LINKS: [(&str, &str); 6] = [
+    ("Clark", "Jaquez"),
+    ("Clark", "Bona"),
+    ("Campbell", "Bailey"),
+    ("Campbell", "Bona"),
+    ("Campbell", "Jaquez"),
+    ("Bona", "Bailey"),
+];
+
+/// Free loopback ports (bound then released; a collision would only fail the test).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    ls.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// The 2023 herd's RON on `hosts[i]:ports[i]`, fast timings, offline places, and `extra` fields.
+pub fn herd_ron(hosts: &[String], ports: &[u16], extra: &str) -> String {
+    let servers: String = NAMES
+        .iter()
+        .zip(hosts.iter().zip(ports))
+        .map(|(n, (h, p))| format!("(name: \"{n}\", listen: \"{h}:{p}\"),"))
+        .collect();
+    let links: String = LINKS
+        .iter()
+        .map(|(a, b)| format!("(\"{a}\", \"{b}\"),"))
+        .collect();
+    format!(
+        "(servers: [{servers}], links: [{links}], places: (provider: Offline), \
+         timings: (heartbeat_ms: 50, peer_timeout_ms: 500, backoff_initial_ms: 10, backoff_max_ms: 100, \
+         connect_timeout_ms: 500, handshake_timeout_ms: 1000, write_timeout_ms: 1000, \
+         line_timeout_ms: 500, shutdown_grace_ms: 1000), {extra})"
+    )
+}
+
+/// Five servers as processes.
+pub struct ProcHerd {
+    /// Logs, data and config live here.
+    pub dir: tempfile::TempDir,
+    pub cfg: PathBuf,
+    pub ports: Vec<u16>,
+    procs: Vec<Option<Child>>,
+}
+
+impl ProcHerd {
+    /// Writes the config; starts nothing.
+    pub fn new(extra: &str) -> ProcHerd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = free_ports(5);
+        let hosts = vec!["127.0.0.1".to_string(); 5];
+        let cfg = dir.path().join("herd.ron");
+        std::fs::write(&cfg, herd_ron(&hosts, &ports, extra)).expect("config");
+        ProcHerd {
+            dir,
+            cfg,
+            ports,
+            procs: (0..5).map(|_| None).collect(),
+        }
+    }
+
+    pub fn index(name: &str) -> usize {
+        NAMES
+            .iter()
+            .position(|n| *n == name)
+            .expect("a server name")
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[i]))
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.logs().join(format!("{}.log", NAMES[i]))).unwrap_or_default()
+    }
+
+    /// Spawns server `i` (no wait).
+    pub fn spawn(&mut self, i: usize) {
+        assert!(self.procs[i].is_none(), "{} already runs", NAMES[i]);
+        self.procs[i] = Some(spawn_herd(
+            &[
+                "run",
+                NAMES[i],
+                "--config",
+                path_str(&self.cfg),
+                "--log-dir",
+                path_str(&self.logs()),
+                "--data-dir",
+                path_str(&self.dir.path().join("data")),
+            ],
+            None,
+            &[],
+        ));
+    }
+
+    /// Spawns server `i` and waits until it listens.
+    pub fn start(&mut self, i: usize) {
+        self.spawn(i);
+        wait_listening(self.addr(i));
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..5 {
+            self.spawn(i);
+        }
+        for i in 0..5 {
+            wait_listening(self.addr(i));
+        }
+    }
+
+    pub fn pid(&self, i: usize) -> u32 {
+        self.procs[i].as_ref().expect("running").id()
+    }
+
+    /// SIGTERM and wait for the exit (which flushes the log); true on a clean exit.
+    pub fn term(&mut self, i: usize) -> bool {
+        let Some(mut c) = self.procs[i].take() else {
+            return false;
+        };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.success();
+            }
+            if std::time::Instant::now() > end {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the log of server `i` (flushed every 200 ms) contains `text`.
+    pub fn wait_log(&self, i: usize, text: &str) {
+        wait_until(&format!("{} logs {text:?}", NAMES[i]), || {
+            self.log(i).contains(text)
+        });
+    }
+
+    /// kill -9 and reap.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ProcHerd {
+    fn drop(&mut self) {
+        for i in 0..5 {
+            self.kill9(i);
+        }
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Spawns the herd binary with `args`, optionally prefixed (e.g. `ip netns exec NS`), with
+/// `env` added to a clean environment.
+pub fn spawn_herd(args: &[&str], prefix: Option<&[&str]>, env: &[(&str, &str)]) -> Child {
+    let mut c = match prefix {
+        Some(p) => {
+            let mut c = Command::new(p[0]);
+            c.args(&p[1..]).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    c.args(args)
+        .env_remove("GOOGLE_PLACES_API_KEY")
+        .env_remove("HERD_SECRET")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn herd")
+}
+
+pub fn wait_listening(addr: SocketAddr) {
+    wait_until(&format!("{addr} listening"), || {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
+}
+
+/// One IAMAT on a fresh connection; `None` when the server is down or the reply is not an AT.
+pub fn try_iamat(addr: SocketAddr, client: &str, time: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(format!("IAMAT {client} +1+1 {time}\n").as_bytes())
+        .ok()?;
+    s.shutdown(Shutdown::Write).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.strip_suffix('\n')
+        .filter(|l| l.starts_with("AT "))
+        .map(str::to_string)
+}
+
+/// What `addr` holds for each client (its AT line, or None), asked in one pipelined
+/// connection; `None` when the server cannot be asked.
+pub fn held(addr: SocketAddr, clients: &[String]) -> Option<Vec<Option<String>>> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = String::new();
+    for c in clients {
+        req.push_str(&format!("WHATSAT {c} 1 1\n"));
+    }
+    s.write_all(req.as_bytes()).ok()?;
+    s.shutdown(Shutdown::Write).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let got: Vec<Option<String>> = out
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with("AT ") {
+                Some(Some(l.to_string()))
+            } else if l.starts_with("? ") {
+                Some(None)
+            } else {
+                None
+            }
+        })
+        .collect();
+    (got.len() == clients.len()).then_some(got)
+}
+
+/// The client time field of an AT line, in nanoseconds.
+pub fn at_time(at: &str) -> u128 {
+    let t = at.split(' ').nth(5).expect("six fields");
+    let (s, f) = t.split_once('.').unwrap_or((t, ""));
+    let f = format!("{f:0<9}");
+    s.parse::<u128>().expect("secs") * 1_000_000_000 + f.parse::<u128>().expect("nanos")
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Groups of servers still connected to each other when only `up` run.
+pub fn components(up: &[usize]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for &start in up {
+        if seen.contains_key(&start) {
+            continue;
+        }
+        let id = out.len();
+        let mut group = vec![start];
+        seen.insert(start, id);
+        let mut k = 0;
+        while k < group.len() {
+            let here = NAMES[group[k]];
+            for (a, b) in LINKS {
+                let other = if a == here {
+                    b
+                } else if b == here {
+                    a
+                } else {
+                    continue;
+                };
+                let j = ProcHerd::index(other);
+                if up.contains(&j) && !seen.contains_key(&j) {
+                    seen.insert(j, id);
+                    group.push(j);
+                }
+            }
+            k += 1;
+        }
+        out.push(group);
+    }
+    out
+}
