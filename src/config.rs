@@ -218,7 +218,7 @@ pub enum Fsync {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// The data folder (`<dir>/<Name>.log` and `<dir>/<Name>.snap`), created when missing.
+    /// The data folder (`<dir>/<Name>.wal` and `<dir>/<Name>.snap`), created when missing.
     /// Default `None`: no durability, a restarted server relies on its neighbours alone.
     /// `herd run --data-dir DIR` sets it.
     pub dir: Option<PathBuf>,
