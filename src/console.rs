@@ -321,23 +321,9 @@ impl herd_tui::Backend for Bridge {
                     Err(format!("no connection {id} on {server}"))
                 }
             }
-            (Source::Single(s), OperatorCommand::CutLink { a, b }) => {
-                let other = if *s.name == *a { b } else { a };
-                let p = s
-                    .peer(&other)
-                    .ok_or_else(|| format!("{other} is not a neighbour of {}", s.name))?;
-                p.cut();
-                log::warn!(target: &s.log_target, "operator cut the link to {other}");
-                Ok(format!("cut link {}-{other}", s.name))
-            }
+            (Source::Single(s), OperatorCommand::CutLink { a, b }) => single_link(s, &a, &b, true),
             (Source::Single(s), OperatorCommand::RestoreLink { a, b }) => {
-                let other = if *s.name == *a { b } else { a };
-                let p = s
-                    .peer(&other)
-                    .ok_or_else(|| format!("{other} is not a neighbour of {}", s.name))?;
-                p.restore();
-                log::warn!(target: &s.log_target, "operator restored the link to {other}");
-                Ok(format!("restored link {}-{other}", s.name))
+                single_link(s, &a, &b, false)
             }
             (Source::Herd(h), OperatorCommand::CutLink { a, b }) => {
                 if h.cut_link(&a, &b) {
@@ -387,6 +373,23 @@ impl herd_tui::Backend for Bridge {
     fn demo(&self) -> bool {
         matches!(self.source, Source::Herd(_))
     }
+}
+
+/// Cuts (or restores) this server's link on the `a`-`b` line: the other end is a neighbour.
+fn single_link(s: &Server, a: &str, b: &str, cut: bool) -> Result<String, String> {
+    let other = if *s.name == *a { b } else { a };
+    let p = s
+        .peer(other)
+        .ok_or_else(|| format!("{other} is not a neighbour of {}", s.name))?;
+    let what = if cut {
+        p.cut();
+        "cut"
+    } else {
+        p.restore();
+        "restored"
+    };
+    log::warn!(target: &s.log_target, "operator {what} the link to {other}");
+    Ok(format!("{what} link {}-{other}", s.name))
 }
 
 /// Turns a server event into a flow item (connection open/close become link-kind items only
