@@ -234,9 +234,10 @@ fn nonce() -> Nonce {
     n
 }
 
-/// Reads one handshake line within the handshake deadline.
+/// Reads one handshake line within the handshake deadline; the bytes count on `info`.
 async fn read_line(
     server: &Server,
+    info: &ConnInfo,
     reader: &mut LineReader<rt::TcpStream>,
 ) -> Result<Vec<u8>, String> {
     let deadline = Duration::from_millis(server.config.timings.handshake_timeout_ms);
@@ -257,19 +258,25 @@ async fn read_line(
             }
             Some(Ok(0)) => return Err("closed during handshake".into()),
             Some(Err(e)) => return Err(format!("read error during handshake: {e}")),
-            Some(Ok(_)) => {}
+            Some(Ok(n)) => {
+                info.bytes_in.fetch_add(n as u64, Relaxed);
+            }
         }
     }
 }
 
+/// Sends one handshake line; the bytes count on `info`.
 async fn send(
     server: &Server,
+    info: &ConnInfo,
     writer: &mut rt::TcpStream,
     msg: &PeerMsg<'_>,
 ) -> Result<(), String> {
     let mut buf = Vec::with_capacity(160);
     wire::encode(msg, &mut buf);
-    write(server, writer, &buf).await
+    write(server, writer, &buf).await?;
+    info.bytes_out.fetch_add(buf.len() as u64, Relaxed);
+    Ok(())
 }
 
 async fn write(server: &Server, writer: &mut rt::TcpStream, buf: &[u8]) -> Result<(), String> {
@@ -386,6 +393,7 @@ async fn dial_handshake(
     let my_nonce = nonce();
     send(
         server,
+        &info,
         &mut writer,
         &PeerMsg::Hello {
             from: &server.name,
@@ -395,7 +403,7 @@ async fn dial_handshake(
         },
     )
     .await?;
-    let line = read_line(server, &mut reader).await?;
+    let line = read_line(server, &info, &mut reader).await?;
     let Some(PeerMsg::Welcome {
         from,
         incarnation,
@@ -426,7 +434,7 @@ async fn dial_handshake(
         ));
     }
     let proof = transcript.mac(server.secret(), Role::Dialer);
-    send(server, &mut writer, &PeerMsg::Proof { mac: proof }).await?;
+    send(server, &info, &mut writer, &PeerMsg::Proof { mac: proof }).await?;
     Ok(run_link(server, link, reader, writer, info, killed, incarnation).await)
 }
 
@@ -488,10 +496,10 @@ pub(super) async fn accept(
         nonce: my_nonce,
         mac: transcript.mac(server.secret(), Role::Acceptor),
     };
-    if let Err(e) = send(&server, &mut writer, &welcome).await {
+    if let Err(e) = send(&server, &info, &mut writer, &welcome).await {
         return refuse(e);
     }
-    let proof = match read_line(&server, &mut reader).await {
+    let proof = match read_line(&server, &info, &mut reader).await {
         Ok(line) => line,
         Err(e) => return refuse(e),
     };
