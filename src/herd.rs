@@ -107,7 +107,20 @@ impl LocalHerd {
         let addr = self
             .addr(name)
             .ok_or_else(|| std::io::Error::other(format!("no server {name}")))?;
-        let h = net::start(self.spec(name), addr).await?;
+        // The stopped instance's listener may take a moment to close under load: retry a
+        // taken address for a bounded time.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let h = loop {
+            match net::start(self.spec(name), addr).await {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < give_up =>
+                {
+                    rt::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => break other?,
+            }
+        };
         lock(&self.running).insert(name.to_string(), h);
         Ok(())
     }

@@ -184,7 +184,9 @@ fn the_demo_console_runs_in_a_real_terminal_and_q_restores_it() {
     });
     // q quits: the shell prints the exit code and the terminal is back in cooked mode.
     tmux(&sock, &["send-keys", "-t", "herd", "q"]);
-    let after = wait_screen(&sock, "the console to exit", |s| s.contains("EXITED="));
+    let after = wait_screen(&sock, "the console to exit and stty to report", |s| {
+        s.contains("EXITED=") && s.lines().any(|l| l.trim().ends_with("icanon"))
+    });
     assert!(after.contains("EXITED=0"), "{after}");
     assert!(
         after.lines().any(|l| l.trim() == "icanon"),
