@@ -39,7 +39,7 @@ pub(super) async fn serve(
     addr: SocketAddr,
     _task: TaskGuard,
 ) {
-    let (info, killed) = server.register(addr);
+    let (info, killed) = server.register(addr, false);
     let reader = LineReader::new(stream.clone(), server.config.limits.max_line);
     let end = Conn {
         server: &server,
@@ -104,7 +104,7 @@ impl Conn<'_> {
                 };
                 if first && wire::is_hello(reader.line(range.clone())) {
                     let hello = reader.line(range).to_vec();
-                    self.info.is_peer.store(true, Relaxed);
+                    self.server.promote(self.info);
                     self.info.set_last(LastCommand::Peer);
                     return End::Other(
                         peer::accept(

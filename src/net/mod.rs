@@ -14,7 +14,7 @@ pub use stop::{channel as stop_channel, Stop, StopHandle, TaskGuard, Tasks};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -188,6 +188,8 @@ pub struct Server {
     conns: Mutex<HashMap<u64, Arc<ConnInfo>>>,
     /// Next connection id.
     next_conn: AtomicU64,
+    /// Open client connections (not neighbour links), for the connection cap.
+    clients: AtomicUsize,
     /// When it started.
     pub started: Instant,
     /// The `log` target that routes this server's records to its own file.
@@ -308,12 +310,18 @@ impl Server {
         }
     }
 
-    fn register(&self, addr: SocketAddr) -> (Arc<ConnInfo>, async_channel::Receiver<()>) {
+    /// Registers a connection; `peer` when we dialed a neighbour, else a client until
+    /// [`Server::promote`] makes it a link.
+    fn register(
+        &self,
+        addr: SocketAddr,
+        peer: bool,
+    ) -> (Arc<ConnInfo>, async_channel::Receiver<()>) {
         let (kill, killed) = async_channel::bounded(1);
         let info = Arc::new(ConnInfo {
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             addr,
-            is_peer: AtomicBool::new(false),
+            is_peer: AtomicBool::new(peer),
             opened: Instant::now(),
             last_active_ms: AtomicU64::new(0),
             lines_in: AtomicU64::new(0),
@@ -323,14 +331,26 @@ impl Server {
             last_command: AtomicU8::new(0),
             kill,
         });
+        if !peer {
+            self.clients.fetch_add(1, Ordering::Relaxed);
+        }
         lock(&self.conns).insert(info.id, info.clone());
         self.events
             .publish(|| EventKind::Opened { id: info.id, addr });
         (info, killed)
     }
 
+    /// A client connection that opened with a neighbour's HELLO becomes a link.
+    fn promote(&self, info: &ConnInfo) {
+        if !info.is_peer.swap(true, Ordering::Relaxed) {
+            self.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn unregister(&self, info: &ConnInfo, reason: &str) {
-        lock(&self.conns).remove(&info.id);
+        if lock(&self.conns).remove(&info.id).is_some() && !info.is_peer.load(Ordering::Relaxed) {
+            self.clients.fetch_sub(1, Ordering::Relaxed);
+        }
         self.events.publish(|| EventKind::Closed {
             id: info.id,
             reason: reason.to_string(),
@@ -338,10 +358,7 @@ impl Server {
     }
 
     fn client_count(&self) -> usize {
-        lock(&self.conns)
-            .values()
-            .filter(|c| !c.is_peer.load(Ordering::Relaxed))
-            .count()
+        self.clients.load(Ordering::Relaxed)
     }
 }
 
@@ -446,6 +463,7 @@ fn start_with(
         stats: Stats::default(),
         conns: Mutex::new(HashMap::new()),
         next_conn: AtomicU64::new(1),
+        clients: AtomicUsize::new(0),
         started: Instant::now(),
         log_target,
         stop: stop.clone(),

@@ -373,8 +373,7 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Result<String,
         Some(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (info, killed) = server.register(link.addr);
-    info.is_peer.store(true, Relaxed);
+    let (info, killed) = server.register(link.addr, true);
     info.set_last(super::LastCommand::Peer);
     let res = dial_handshake(server, link, stream, info.clone(), killed).await;
     server.unregister(&info, res.as_ref().unwrap_or_else(|e| e));
