@@ -27,3 +27,7 @@ where
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     async_std::task::block_on(fut)
 }
+
+pub async fn yield_now() {
+    async_std::task::yield_now().await
+}

@@ -82,23 +82,7 @@ pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
 /// Lets every other task that is ready run first (for example, so that a writer woken by one
 /// update finds the updates of the tasks behind it and sends them in one write).
 pub async fn yield_now() {
-    /// Pending once, then ready.
-    struct YieldNow(bool);
-    impl Future for YieldNow {
-        type Output = ();
-        fn poll(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<()> {
-            if self.0 {
-                return std::task::Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }
-    YieldNow(false).await
+    imp::yield_now().await
 }
 
 /// Runs `fut` for at most `d`; `None` when the time ran out first.

@@ -26,3 +26,7 @@ where
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     smol::block_on(fut)
 }
+
+pub async fn yield_now() {
+    smol::future::yield_now().await
+}
