@@ -420,6 +420,13 @@ impl Config {
         out
     }
 
+    /// The longest line a neighbour link carries: enough for the largest update a client of
+    /// this herd can cause (see [`crate::wire::max_frame`]).
+    pub fn link_max_frame(&self) -> usize {
+        let longest_name = self.servers.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        crate::wire::max_frame(self.limits.max_line, longest_name)
+    }
+
     /// The log level (validated at load).
     pub fn log_level(&self) -> log::LevelFilter {
         log::LevelFilter::from_str_opt(&self.log.level).unwrap_or(log::LevelFilter::Info)

@@ -36,6 +36,20 @@ pub type Nonce = [u8; 16];
 /// A MAC: 32 bytes of HMAC-SHA256.
 pub type MacBytes = [u8; 32];
 
+/// The longest line a link must carry (terminator excluded), for a herd whose clients may send
+/// lines of `max_line` bytes and whose longest server name has `name_len` bytes.
+///
+/// Derived from the client limit, never configured apart from it: an `UPDATE` carries the AT
+/// line a server made from the longest IAMAT a client may send ([`crate::protocol::max_at_len`]),
+/// and the handshake lines carry two names, an incarnation, a nonce and a MAC. A link whose
+/// frame limit were smaller than what it must carry would fail on an ordinary client's line.
+pub fn max_frame(max_line: usize, name_len: usize) -> usize {
+    let update = b"UPDATE ".len() + crate::protocol::max_at_len(max_line, name_len);
+    // `HERD/1 WELCOME <name> <16 hex> <32 hex> <64 hex>` and HELLO's two names, with room.
+    let handshake = 2 * name_len + 160;
+    update.max(handshake)
+}
+
 /// One decoded server-to-server line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerMsg<'a> {
@@ -304,6 +318,27 @@ mod tests {
             mac: [9; 32],
         });
         roundtrip(PeerMsg::Proof { mac: [3; 32] });
+    }
+
+    #[test]
+    fn the_frame_limit_fits_the_longest_update_and_handshake() {
+        let max_line = 8192;
+        let name = "N".repeat(40);
+        let at = vec![b'x'; crate::protocol::max_at_len(max_line, name.len())];
+        let mut out = Vec::new();
+        encode(&PeerMsg::Update(&at), &mut out);
+        assert_eq!(out.len() - 1, max_frame(max_line, name.len()));
+        out.clear();
+        encode(
+            &PeerMsg::Hello {
+                from: &name,
+                to: &name,
+                incarnation: u64::MAX,
+                nonce: [0xff; 16],
+            },
+            &mut out,
+        );
+        assert!(out.len() - 1 <= max_frame(64, name.len()), "{}", out.len());
     }
 
     fn check_decode(line: &str, ok: bool) {

@@ -56,6 +56,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    /// Changes the longest line allowed (a connection that turns out to be a neighbour link).
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.max_line = max_line;
+    }
+
     /// The next complete line already buffered, if any. Never reads.
     pub fn next_line(&mut self) -> Option<Framed> {
         let pending = &self.buf[self.start..self.end];

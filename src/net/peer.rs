@@ -387,7 +387,7 @@ async fn dial_handshake(
     info: Arc<ConnInfo>,
     killed: async_channel::Receiver<()>,
 ) -> Result<String, String> {
-    let mut reader = LineReader::new(stream.clone(), server.config.limits.max_line);
+    let mut reader = LineReader::new(stream.clone(), server.config.link_max_frame());
     let mut writer = stream;
     let my_nonce = nonce();
     send(
@@ -446,6 +446,8 @@ pub(super) async fn accept(
     hello: &[u8],
     killed: async_channel::Receiver<()>,
 ) -> String {
+    // The connection was read as a client's so far; from here on it carries link frames.
+    reader.set_max_line(server.config.link_max_frame());
     let addr = info.addr;
     let refuse = |why: String| {
         log::warn!(target: &server.log_target, "refused neighbour handshake from {addr}: {why}");
@@ -540,7 +542,7 @@ async fn run_link(
     // do the same with its summary in the read loop.
     let (n, summary) = server.summary();
     {
-        let per_line = (server.config.limits.max_line.saturating_sub(32) / 17).clamp(1, 512);
+        let per_line = (server.config.link_max_frame().saturating_sub(32) / 17).clamp(1, 512);
         let mut ctl = lock(&link.control);
         ctl.clear();
         for (first, run) in summary.runs(per_line) {
@@ -604,7 +606,8 @@ async fn read_loop(
             let Framed::Line(range) = framed else {
                 return format!(
                     "line longer than {} bytes from {}",
-                    server.config.limits.max_line, link.name
+                    server.config.link_max_frame(),
+                    link.name
                 );
             };
             let line = reader.line(range);

@@ -26,6 +26,19 @@ pub fn format_at(
     }
 }
 
+/// The longest AT line a server named with `name_len` bytes can produce from an IAMAT line of
+/// at most `max_line` bytes (terminator excluded).
+///
+/// The IAMAT's three fields take at most `max_line - 8` bytes (`IAMAT` and three separators);
+/// the AT line adds `AT`, the server name, the time difference and five single spaces.
+pub fn max_at_len(max_line: usize, name_len: usize) -> usize {
+    let fields = max_line.saturating_sub(b"IAMAT".len() + 3);
+    (b"AT".len() + 5)
+        .saturating_add(name_len)
+        .saturating_add(super::time::MAX_DIFF_LEN)
+        .saturating_add(fields)
+}
+
 /// A validated AT line, borrowing its fields from the line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AtLine<'a> {
@@ -79,6 +92,31 @@ pub fn parse_at(line: &[u8]) -> Option<AtLine<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_iamat_gives_the_longest_at_line() {
+        use crate::protocol::{parse_command, Command};
+        // Single spaces, a 29-digit time (so the difference has 29 digits too), the rest of
+        // the line in the client ID: exactly `max_line` bytes.
+        let max_line = 300;
+        let time = "9".repeat(crate::protocol::time::MAX_TIME_INT_DIGITS) + ".999999999";
+        let fixed = format!("IAMAT  +90-180 {time}").len();
+        let line = format!("IAMAT {} +90-180 {time}", "c".repeat(max_line - fixed));
+        assert_eq!(line.len(), max_line);
+        let Ok(Command::IAmAt(c)) = parse_command(line.as_bytes()) else {
+            panic!("valid IAMAT");
+        };
+        let mut at = Vec::new();
+        format_at(
+            &mut at,
+            "Name",
+            1 - c.time.0,
+            c.client,
+            c.location_raw,
+            c.time_raw,
+        );
+        assert_eq!(at.len(), max_at_len(max_line, 4));
+    }
     use proptest::prelude::*;
 
     fn text(b: &[u8]) -> String {

@@ -19,7 +19,7 @@ pub mod lex;
 pub mod location;
 pub mod time;
 
-pub use self::at::{format_at, parse_at, AtLine};
+pub use self::at::{format_at, max_at_len, parse_at, AtLine};
 pub use self::command::{
     invalid_reply, parse_command, radius_metres, Command, IAmAt, Invalid, WhatsAt,
 };

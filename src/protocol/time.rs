@@ -13,6 +13,11 @@ const NANOS_PER_SEC: i128 = 1_000_000_000;
 /// (max about 1.7 x 10^38). Longer times are rejected as malformed.
 pub const MAX_TIME_INT_DIGITS: usize = 29;
 
+/// The longest time difference [`format_diff`] prints for times [`parse_time`] accepts: a
+/// sign, [`MAX_TIME_INT_DIGITS`] digits of whole seconds (the difference of two non-negative
+/// times below 10^29 s is below 10^29 s in magnitude), a dot and nine digits.
+pub const MAX_DIFF_LEN: usize = 1 + MAX_TIME_INT_DIGITS + 1 + 9;
+
 /// An instant as nanoseconds since the Unix epoch (negative before it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i128);

@@ -240,3 +240,59 @@ fn a_line_longer_than_the_limit_closes_the_connection() {
     // The server is fine.
     assert_eq!(talk(h.addr("Clark"), b"still\n"), b"? still\n");
 }
+
+/// An IAMAT of exactly `len` bytes with the longest time difference a server can print.
+fn longest_iamat(len: usize, client_char: char) -> String {
+    let time = "9".repeat(herd::protocol::time::MAX_TIME_INT_DIGITS) + ".999999999";
+    let fixed = format!("IAMAT  +90-180 {time}").len();
+    let client: String = std::iter::repeat_n(client_char, len.saturating_sub(fixed)).collect();
+    format!("IAMAT {client} +90-180 {time}")
+}
+
+#[test]
+fn the_longest_iamat_a_client_may_send_reaches_every_server_and_links_stay_up() {
+    let cfg = fast_config();
+    let max = cfg.limits.max_line;
+    let h = TestHerd::start(cfg);
+    let reconnects = |h: &TestHerd| -> u64 {
+        NAMES
+            .iter()
+            .filter_map(|n| h.h().server(n))
+            .flat_map(|s| {
+                s.peers
+                    .iter()
+                    .map(|p| p.reconnects.load(std::sync::atomic::Ordering::Relaxed))
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    let before = reconnects(&h);
+    let line = longest_iamat(max, 'L');
+    assert_eq!(line.len(), max);
+    let reply = talk_str(h.addr("Bailey"), &format!("{line}\n"));
+    let at = reply.trim_end().to_string();
+    assert!(at.starts_with("AT Bailey -"), "{}", &at[..40]);
+    let client = line.split(' ').nth(1).unwrap();
+    // A later, ordinary update crosses the same links behind it.
+    let small = talk_str(
+        h.addr("Bailey"),
+        &format!("IAMAT after +1+1 {}\n", now_text()),
+    );
+    for name in NAMES {
+        h.wait_holds(name, client, &at);
+        h.wait_holds(name, "after", small.trim_end());
+    }
+    h.wait_all_links_up();
+    assert_eq!(reconnects(&h), before, "no link was re-established");
+
+    // One byte longer is refused at the client port: the connection is closed, nothing applied.
+    let too_long = longest_iamat(max + 1, 'M');
+    let out = talk(h.addr("Bailey"), format!("{too_long}\n").as_bytes());
+    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+    assert!(h
+        .h()
+        .server("Bailey")
+        .unwrap()
+        .lookup(too_long.split(' ').nth(1).unwrap().as_bytes())
+        .is_none());
+}
