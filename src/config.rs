@@ -51,9 +51,21 @@ pub struct Config {
 pub struct ServerConfig {
     /// The server's name, as it appears in AT replies (`AT Clark ...`).
     pub name: String,
-    /// The TCP address it listens on for clients and neighbours, e.g. `"127.0.0.1:10003"`.
+    /// The TCP address it listens on for clients, e.g. `"127.0.0.1:10003"`.
     pub listen: String,
+    /// The TCP address it listens on for neighbour links. Default: the client port + 10000
+    /// on the same IP (as Redis Cluster's bus port), so `lsof -ti:<client port>` names this
+    /// server alone.
+    #[serde(default)]
+    pub peer_listen: Option<String>,
 }
+
+/// How far above the client port the default peer port is.
+pub const PEER_PORT_OFFSET: u16 = 10_000;
+
+/// The shortest herd secret accepted: anyone who can reach a peer port gets a MAC keyed by the
+/// secret, so a short one could be guessed offline.
+pub const MIN_SECRET_LEN: usize = 32;
 
 /// Which Places provider answers WHATSAT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -134,6 +146,9 @@ pub struct Timings {
     pub heartbeat_ms: u64,
     /// A link that hears nothing for this long is dropped. Default 2000.
     pub peer_timeout_ms: u64,
+    /// A link that stays down this long is logged as a warning (before that, a neighbour that
+    /// is not up yet is "waiting for"). Default 10000.
+    pub link_down_warn_ms: u64,
     /// First back-off step after a failed dial (the first retry after a drop is immediate). Default 50.
     pub backoff_initial_ms: u64,
     /// Cap of the exponential back-off. Default 1000, so a restarted neighbour is linked within a second.
@@ -158,6 +173,7 @@ impl Default for Timings {
         Timings {
             heartbeat_ms: 500,
             peer_timeout_ms: 2000,
+            link_down_warn_ms: 10_000,
             backoff_initial_ms: 50,
             backoff_max_ms: 1000,
             connect_timeout_ms: 1000,
@@ -319,11 +335,14 @@ impl Config {
                     format!("{:?} is not an IP:port address", s.listen),
                 )
             })?;
-            if addr.port() != 0 && !addrs.insert(addr) {
-                return Err((
-                    format!("{field}.listen"),
-                    format!("duplicate address {addr} (also used by another server)"),
-                ));
+            let peer = peer_listen(s).map_err(|m| (format!("{field}.peer_listen"), m))?;
+            for (what, a) in [("listen", addr), ("peer_listen", peer)] {
+                if a.port() != 0 && !addrs.insert(a) {
+                    return Err((
+                        format!("{field}.{what}"),
+                        format!("duplicate address {a} (also used by this or another server)"),
+                    ));
+                }
             }
         }
         let mut pairs = HashSet::new();
@@ -355,6 +374,7 @@ impl Config {
         for (name, v) in [
             ("timings.heartbeat_ms", t.heartbeat_ms),
             ("timings.peer_timeout_ms", t.peer_timeout_ms),
+            ("timings.link_down_warn_ms", t.link_down_warn_ms),
             ("timings.backoff_initial_ms", t.backoff_initial_ms),
             ("timings.backoff_max_ms", t.backoff_max_ms),
             ("timings.connect_timeout_ms", t.connect_timeout_ms),
@@ -382,6 +402,9 @@ impl Config {
                 "max_connections and max_clients must be greater than 0".into(),
             ));
         }
+        if let Some(secret) = &self.secret {
+            check_secret(secret).map_err(|m| ("secret".to_string(), m))?;
+        }
         if self.store.compact_factor < 2 {
             return Err(("store.compact_factor".into(), "must be at least 2".into()));
         }
@@ -402,9 +425,14 @@ impl Config {
         self.servers.iter().find(|s| s.name == name)
     }
 
-    /// The listen address of `name` (validated at load).
+    /// The client address of `name` (validated at load).
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.server(name).and_then(|s| s.listen.parse().ok())
+    }
+
+    /// The peer address of `name`: `peer_listen`, or the client port + 10000 (validated at load).
+    pub fn peer_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.server(name).and_then(|s| peer_listen(s).ok())
     }
 
     /// The neighbours of `name`, in config order.
@@ -432,13 +460,57 @@ impl Config {
         log::LevelFilter::from_str_opt(&self.log.level).unwrap_or(log::LevelFilter::Info)
     }
 
-    /// The herd secret: `HERD_SECRET` if set and non-empty, else the config's.
-    pub fn effective_secret(&self) -> Option<String> {
-        match std::env::var("HERD_SECRET") {
-            Ok(s) if !s.is_empty() => Some(s),
+    /// The herd secret: `HERD_SECRET` if set and non-empty, else the config's; `Ok(None)`
+    /// when there is none (links then come from loopback only), an error when it is too short.
+    pub fn effective_secret(&self) -> Result<Option<String>, ConfigError> {
+        let secret = match std::env::var("HERD_SECRET") {
+            Ok(s) if !s.is_empty() => {
+                check_secret(&s).map_err(|message| ConfigError {
+                    file: "environment".into(),
+                    field: "HERD_SECRET".into(),
+                    message,
+                })?;
+                Some(s)
+            }
             _ => self.secret.clone().filter(|s| !s.is_empty()),
-        }
+        };
+        Ok(secret)
     }
+}
+
+/// A server's peer address: `peer_listen` when given, else its client port + 10000.
+fn peer_listen(s: &ServerConfig) -> Result<SocketAddr, String> {
+    if let Some(p) = &s.peer_listen {
+        return p
+            .parse()
+            .map_err(|_| format!("{p:?} is not an IP:port address"));
+    }
+    let client: SocketAddr = s
+        .listen
+        .parse()
+        .map_err(|_| format!("{:?} is not an IP:port address", s.listen))?;
+    if client.port() == 0 {
+        // Ephemeral client port: the peer port is ephemeral too.
+        return Ok(client);
+    }
+    match client.port().checked_add(PEER_PORT_OFFSET) {
+        Some(port) => Ok(SocketAddr::new(client.ip(), port)),
+        None => Err(format!(
+            "the default peer port ({} + {PEER_PORT_OFFSET}) passes 65535; set peer_listen",
+            client.port()
+        )),
+    }
+}
+
+/// An empty secret means none; any other must be long enough not to be guessed offline.
+fn check_secret(secret: &str) -> Result<(), String> {
+    if !secret.is_empty() && secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "too short ({} bytes): a herd secret needs at least {MIN_SECRET_LEN} bytes (`herd secret` prints a fresh one)",
+            secret.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Parsing a level name without pulling FromStr errors through the code.
@@ -483,7 +555,7 @@ mod tests {
         );
         check(
             r#"(servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:1")], links: [])"#,
-            "t.ron: servers[1].listen: duplicate address 127.0.0.1:1 (also used by another server)",
+            "t.ron: servers[1].listen: duplicate address 127.0.0.1:1 (also used by this or another server)",
         );
         check(
             r#"(servers: [(name: "A", listen: "127.0.0.1:1"), (name: "A", listen: "127.0.0.1:2")], links: [])"#,
@@ -513,6 +585,44 @@ mod tests {
             "(servers: [], links: [])",
             "t.ron: servers: at least one server is needed",
         );
+        check(
+            &format!("({TWO}, links: [], secret: Some(\"short\"))"),
+            "t.ron: secret: too short (5 bytes): a herd secret needs at least 32 bytes (`herd secret` prints a fresh one)",
+        );
+        check(
+            &format!("({TWO}, links: [], secret: Some(\"{}\"))", "s".repeat(32)),
+            "ok",
+        );
+    }
+
+    #[test]
+    fn peer_addresses_default_to_the_client_port_plus_10000_and_never_collide() {
+        let cfg = Config::parse(&format!("({TWO}, links: [])"), "t.ron").unwrap();
+        assert_eq!(cfg.peer_addr("A"), Some("127.0.0.1:10001".parse().unwrap()));
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:60000")], links: [])"#,
+            "t.ron: servers[0].peer_listen: the default peer port (60000 + 10000) passes 65535; set peer_listen",
+        );
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:60000", peer_listen: Some("127.0.0.1:7000"))], links: [])"#,
+            "ok",
+        );
+        // B's client port is A's default peer port.
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:1"), (name: "B", listen: "127.0.0.1:10001")], links: [])"#,
+            "t.ron: servers[1].listen: duplicate address 127.0.0.1:10001 (also used by this or another server)",
+        );
+        // A peer port equal to the server's own client port.
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:5", peer_listen: Some("127.0.0.1:5"))], links: [])"#,
+            "t.ron: servers[0].peer_listen: duplicate address 127.0.0.1:5 (also used by this or another server)",
+        );
+        check(
+            r#"(servers: [(name: "A", listen: "127.0.0.1:5", peer_listen: Some("nowhere"))], links: [])"#,
+            "t.ron: servers[0].peer_listen: \"nowhere\" is not an IP:port address",
+        );
+        let embedded = Config::embedded().unwrap();
+        assert_eq!(embedded.peer_addr("Clark").unwrap().port(), 20003);
     }
 
     #[test]

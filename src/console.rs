@@ -14,8 +14,9 @@ use herd_tui::model::{self as m, FlowDir, FlowItem, FlowKind, OperatorCommand};
 
 use crate::events::{self, Dir, Event, EventKind};
 use crate::herd::LocalHerd;
-use crate::net::{lock, Server, Stop};
+use crate::net::{Server, Stop};
 use crate::protocol::parse_at;
+use crate::sync::lock;
 use crate::{logging, rt};
 
 /// Most flow items taken per frame.

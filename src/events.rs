@@ -43,7 +43,7 @@ pub enum LinkState {
 /// One thing that happened.
 #[derive(Clone, Debug)]
 pub enum EventKind {
-    /// A connection opened (kind is Client until a HELLO makes it a Peer).
+    /// A connection opened (on the client port or the peer port).
     Opened {
         /// Connection id.
         id: u64,
@@ -192,15 +192,11 @@ impl EventBus {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<async_channel::Sender<Event>>> {
-        self.subscribers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.subscribers)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<async_channel::Sender<Event>>> {
-        self.subscribers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.subscribers)
     }
 }
 

@@ -8,16 +8,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
-use crate::net::{self, lock, Server, ServerHandle, ServerSpec};
+use crate::net::{self, Listeners, Server, ServerHandle, ServerSpec};
 use crate::places::Guarded;
 use crate::rt;
+use crate::sync::lock;
 
 /// A herd running in this process.
 pub struct LocalHerd {
     /// The herd's config.
     pub config: Arc<Config>,
-    /// Where each server listens (the real ports when ephemeral).
+    /// Where each server listens for clients (the real ports when ephemeral).
     addrs: HashMap<String, SocketAddr>,
+    /// Where each server listens for neighbours (the real ports when ephemeral).
+    peer_addrs: HashMap<String, SocketAddr>,
     /// The Places provider every server shares.
     places: Arc<Guarded>,
     /// The servers running now.
@@ -34,23 +37,29 @@ impl LocalHerd {
         let config = Arc::new(config);
         let mut listeners = Vec::new();
         let mut addrs = HashMap::new();
+        let mut peer_addrs = HashMap::new();
         for s in &config.servers {
-            let want: SocketAddr = if ephemeral {
-                SocketAddr::from(([127, 0, 0, 1], 0))
+            let (client, peer) = if ephemeral {
+                let any = SocketAddr::from(([127, 0, 0, 1], 0));
+                (any, any)
             } else {
-                config
-                    .addr(&s.name)
-                    .ok_or_else(|| std::io::Error::other(format!("bad address for {}", s.name)))?
+                let bad = || std::io::Error::other(format!("bad address for {}", s.name));
+                (
+                    config.addr(&s.name).ok_or_else(bad)?,
+                    config.peer_addr(&s.name).ok_or_else(bad)?,
+                )
             };
-            let l = rt::bind(want).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("{} cannot listen on {want}: {e}", s.name))
-            })?;
-            addrs.insert(s.name.clone(), l.local_addr()?);
+            let l = Listeners::bind(client, peer)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", s.name)))?;
+            addrs.insert(s.name.clone(), l.client.local_addr()?);
+            peer_addrs.insert(s.name.clone(), l.peer.local_addr()?);
             listeners.push((s.name.clone(), l));
         }
         let herd = LocalHerd {
             config,
             addrs,
+            peer_addrs,
             places,
             running: Mutex::new(HashMap::new()),
         };
@@ -65,7 +74,7 @@ impl LocalHerd {
         ServerSpec {
             name: name.to_string(),
             config: self.config.clone(),
-            neighbour_addrs: self.addrs.clone(),
+            neighbour_addrs: self.peer_addrs.clone(),
             places: self.places.clone(),
         }
     }
@@ -75,9 +84,14 @@ impl LocalHerd {
         self.config.servers.iter().map(|s| s.name.clone()).collect()
     }
 
-    /// Where `name` listens.
+    /// Where `name` listens for clients.
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.addrs.get(name).copied()
+    }
+
+    /// Where `name` listens for neighbours.
+    pub fn peer_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.peer_addrs.get(name).copied()
     }
 
     /// The running server `name`, if it runs.
@@ -104,14 +118,14 @@ impl LocalHerd {
         if lock(&self.running).contains_key(name) {
             return Ok(());
         }
-        let addr = self
-            .addr(name)
-            .ok_or_else(|| std::io::Error::other(format!("no server {name}")))?;
+        let (Some(addr), Some(peer)) = (self.addr(name), self.peer_addr(name)) else {
+            return Err(std::io::Error::other(format!("no server {name}")));
+        };
         // The stopped instance's listener may take a moment to close under load: retry a
         // taken address for a bounded time.
         let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
         let h = loop {
-            match net::start(self.spec(name), addr).await {
+            match net::start(self.spec(name), addr, peer).await {
                 Err(e)
                     if e.kind() == std::io::ErrorKind::AddrInUse
                         && std::time::Instant::now() < give_up =>

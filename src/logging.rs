@@ -1,6 +1,6 @@
 //! Log files: one per server (`<dir>/<Name>.log`), through `log` and simplelog.
 //!
-//! Every server logs with the target `herd[<Name>]` (see [`crate::net::log_target`]); with one
+//! Every server logs with the target `herd[<Name>]` (see [`log_target`]); with one
 //! server per process everything goes to its file, and with several (the demo, the bench) a
 //! simplelog WriteLogger per server keeps only its own records and `herd.log` takes the rest.
 //! Warnings and errors also go to stderr through simplelog's TermLogger, unless the console owns
@@ -17,7 +17,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use log::LevelFilter;
@@ -25,7 +25,7 @@ use simplelog::{
     ColorChoice, CombinedLogger, ConfigBuilder, SharedLogger, TermLogger, TerminalMode, WriteLogger,
 };
 
-use crate::net::log_target;
+use crate::sync::lock;
 
 /// The writer thread wakes at least this often.
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -36,8 +36,9 @@ const HIGH: usize = 256 * 1024;
 /// Pending bytes past which the logging thread writes them itself.
 const CAP: usize = 8 * 1024 * 1024;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The `log` target of a server's records (`herd[Clark]`); the logger routes on it.
+pub fn log_target(name: &str) -> String {
+    format!("herd[{name}]")
 }
 
 /// Wakes the writer thread early.

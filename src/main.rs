@@ -82,6 +82,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Print a fresh random herd secret (for HERD_SECRET or the config's `secret`).
+    Secret,
     /// Measure: closed-loop load against the herd (or --target) and an echo ceiling in the same
     /// run, propagation by hop count, idle-connection memory, start-up, offline Places.
     Bench(herd::bench::BenchArgs),
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             console,
         } => run(&name, config.as_deref(), log_dir, data_dir, console),
         Command::Check { config } => check(config.as_deref()),
+        Command::Secret => secret(),
         Command::Demo {
             config,
             headless,
@@ -137,6 +140,14 @@ fn load_config(path: Option<&Path>) -> Result<Config, String> {
     cfg.map_err(|e| e.to_string())
 }
 
+/// 32 random bytes as 64 hex digits: far past what offline guessing can reach.
+fn secret() -> Result<(), String> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    println!("{}", hex::encode(b));
+    Ok(())
+}
+
 fn check(path: Option<&Path>) -> Result<(), String> {
     let cfg = load_config(path)?;
     println!(
@@ -144,9 +155,23 @@ fn check(path: Option<&Path>) -> Result<(), String> {
         cfg.servers.len(),
         cfg.links.len()
     );
+    println!(
+        "  {:<12} {:<22} {:<22} NEIGHBOURS",
+        "NAME", "CLIENTS", "NEIGHBOUR LINKS"
+    );
     for s in &cfg.servers {
         let n = cfg.neighbours(&s.name);
-        println!("  {:<12} {:<22} <-> {}", s.name, s.listen, n.join(", "));
+        let peer = cfg
+            .peer_addr(&s.name)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        println!(
+            "  {:<12} {:<22} {:<22} {}",
+            s.name,
+            s.listen,
+            peer,
+            n.join(", ")
+        );
     }
     Ok(())
 }
@@ -162,7 +187,7 @@ fn run(
     if let Some(d) = data_dir {
         cfg.store.dir = Some(d);
     }
-    let Some(addr) = cfg.addr(name) else {
+    let (Some(addr), Some(peer)) = (cfg.addr(name), cfg.peer_addr(name)) else {
         let names: Vec<_> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
         return Err(format!(
             "no server named {name:?} in the config; its servers are {}",
@@ -185,13 +210,16 @@ fn run(
         places,
     };
     rt::block_on(async move {
-        let handle = net::start(spec, addr)
+        let handle = net::start(spec, addr, peer)
             .await
-            .map_err(|e| format!("{name} cannot listen on {addr}: {e}"))?;
+            .map_err(|e| format!("{name} cannot start: {e}"))?;
         if console {
             herd::console::run_single(handle.server.clone(), signals.clone()).await?;
         } else {
-            println!("{name} listening on {addr} (logs in {})", dir.display());
+            println!(
+                "{name} listening for clients on {addr} and for neighbours on {peer} (log files in {})",
+                dir.display()
+            );
             signals.wait().await;
         }
         log::info!(target: &handle.server.log_target, "shutting down");

@@ -1,10 +1,10 @@
 //! Server-to-server messages: encoding, decoding and the link handshake's MACs. Pure.
 //!
-//! A neighbour connects to the same port as clients and must open with a `HERD/1 HELLO` line;
-//! a connection that opened as a client stays a client forever, so no client line can ever be
-//! taken for a server message. The handshake is a challenge-response over HMAC-SHA256 keyed by
-//! the herd secret (an empty key when none is configured, in which case the acceptor also
-//! insists on a loopback peer address):
+//! A neighbour connects to the peer port, never the client port, and must open with a
+//! `HERD/1 HELLO` line; on the client port these lines are invalid client lines, so no client
+//! line can ever be taken for a server message. The handshake is a challenge-response over
+//! HMAC-SHA256 keyed by the herd secret (an empty key when none is configured, in which case the
+//! acceptor also insists on a loopback peer address):
 //!
 //! ```text
 //! dialer   -> acceptor   HERD/1 HELLO <dialer> <acceptor> <dialer-incarnation> <dialer-nonce>

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::Config;
 use crate::events::{Dir, Event, EventKind};
 use crate::herd::LocalHerd;
-use crate::net::{lock, stop_channel, Server};
+use crate::net::{stop_channel, Server};
 use crate::rt;
+use crate::sync::lock;
 
 /// Shortest hop counts from `from` to every server reachable over the config's links.
 pub fn hops(config: &Config, from: &str) -> HashMap<String, usize> {

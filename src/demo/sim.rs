@@ -10,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use crate::herd::LocalHerd;
-use crate::net::{lock, Stop};
+use crate::net::Stop;
 use crate::rt;
+use crate::sync::lock;
 
 /// One wandering client.
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
-//! One task per accepted connection: serves the client protocol, or hands a neighbour's HELLO to
-//! the link code. A connection whose first line is not a HELLO is a client for good.
+//! One task per client connection: framing, deadlines and writes. What a line means and
+//! what it changes is the node's ([`crate::node::Node::client_line`]); this file performs the
+//! effects (persist, flood) and the Places lookup a WHATSAT needs, and writes the replies.
 //!
 //! Replies go out in command order. Lines already buffered are answered together in one write
 //! (a batch never splits a reply); a WHATSAT first flushes what is waiting, so nothing waits on a
@@ -13,16 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::{self, Either};
 use futures::AsyncWriteExt;
 
-use super::lines::{Framed, LineReader};
-use super::{peer, rt, ConnInfo, LastCommand, Server, TaskGuard};
-use crate::events::{Dir, EventKind};
+use super::lines::LineReader;
+use super::{rt, ConnInfo, LastCommand, Server, TaskGuard};
+use crate::events::{ConnKind, Dir, EventKind};
+use crate::frame::Framed;
 use crate::logging::Bytes;
-use crate::places::{json::whatsat_reply, NearbyQuery};
-use crate::protocol::{
-    format_at, invalid_reply, parse_at, parse_command, radius_metres, Command, Timestamp,
-};
-use crate::state::{Applied, Update};
-use crate::wire;
+use crate::node::Outcome;
+use crate::protocol::Timestamp;
 
 /// Why a connection ended.
 enum End {
@@ -39,7 +37,7 @@ pub(super) async fn serve(
     addr: SocketAddr,
     _task: TaskGuard,
 ) {
-    let (info, killed) = server.register(addr, false);
+    let (info, killed) = server.register(addr, ConnKind::Client);
     let reader = LineReader::new(stream.clone(), server.config.limits.max_line);
     let end = Conn {
         server: &server,
@@ -54,9 +52,7 @@ pub(super) async fn serve(
         End::Eof => "closed by client".to_string(),
         End::Other(r) => r.clone(),
     };
-    if !info.is_peer.load(Relaxed) {
-        log::info!(target: &server.log_target, "client {addr} (conn {}) closed: {reason}", info.id);
-    }
+    log::info!(target: &server.log_target, "client {addr} (conn {}) closed: {reason}", info.id);
     server.unregister(&info, &reason);
 }
 
@@ -91,7 +87,6 @@ impl Conn<'_> {
             future::select(kill, stop).await;
         });
         let mut timer = std::pin::pin!(rt::sleep(idle));
-        let mut first = true;
         // When the incomplete line now buffered began (slowloris guard).
         let mut partial_since: Option<Instant> = None;
         loop {
@@ -100,25 +95,9 @@ impl Conn<'_> {
                 got_line = true;
                 let range = match framed {
                     Framed::Line(r) => r,
-                    Framed::TooLong => return self.too_long(&reader).await,
+                    // A client's overlong line is refused (`Overlong::Refuse`), never skipped.
+                    Framed::TooLong | Framed::Skipped(_) => return self.too_long(&reader).await,
                 };
-                if first && wire::is_hello(reader.line(range.clone())) {
-                    let hello = reader.line(range).to_vec();
-                    self.server.promote(self.info);
-                    self.info.set_last(LastCommand::Peer);
-                    return End::Other(
-                        peer::accept(
-                            self.server.clone(),
-                            self.info.clone(),
-                            reader,
-                            self.writer,
-                            &hello,
-                            killed.clone(),
-                        )
-                        .await,
-                    );
-                }
-                first = false;
                 if let Err(e) = self.line(reader.line(range)).await {
                     return End::Other(e);
                 }
@@ -227,71 +206,45 @@ impl Conn<'_> {
             text: String::from_utf8_lossy(line).into_owned(),
         });
         let mut start = self.out.len();
-        match parse_command(line) {
-            Ok(Command::IAmAt(cmd)) => {
-                self.info.set_last(LastCommand::IAmAt);
-                let now = Timestamp::from_system_time(SystemTime::now());
-                let mut at = Vec::with_capacity(line.len() + 32);
-                format_at(
-                    &mut at,
-                    &server.name,
-                    now.0 - cmd.time.0,
-                    cmd.client,
-                    cmd.location_raw,
-                    cmd.time_raw,
-                );
-                let update = Update {
-                    client: cmd.client.into(),
-                    time: cmd.time,
-                    location: cmd.location,
-                    at: at.into(),
-                };
-                match server.accept_update(&update, None) {
-                    Applied::Full => invalid_reply(line, &mut self.out),
-                    _ => {
-                        self.out.extend_from_slice(&update.at);
-                        self.out.push(b'\n');
-                    }
-                }
+        let now = Timestamp::from_system_time(SystemTime::now());
+        let last = match server.node.client_line(line, now, &mut self.out) {
+            Outcome::Accepted(effects) => {
+                server.perform(&effects);
+                LastCommand::IAmAt
             }
-            Ok(Command::WhatsAt(cmd)) => {
-                self.info.set_last(LastCommand::WhatsAt);
-                let held = server.lookup(cmd.client);
-                let query = held.as_ref().and_then(|u| {
-                    let at = parse_at(&u.at)?;
-                    NearbyQuery::new(
-                        at.location_raw,
-                        radius_metres(cmd.radius_raw),
-                        usize::from(cmd.bound),
-                    )
-                });
-                match (held, query) {
-                    (Some(u), Some(q)) => {
-                        // Replies already waiting go out before the lookup.
-                        if start > 0 {
-                            self.flush().await?;
-                            start = 0;
-                        }
-                        let doc = server.places.nearby(q).await;
-                        log::info!(target: &server.log_target, "places {} for {}: {}", server.places.name(),
-                            Bytes(cmd.client), crate::places::status_of(&doc));
-                        whatsat_reply(&u.at, &doc, &mut self.out);
-                    }
-                    _ => invalid_reply(line, &mut self.out),
-                }
+            Outcome::NotNewer => LastCommand::IAmAt,
+            Outcome::Full => {
+                log::warn!(target: &server.log_target,
+                    "location table full ({} clients): refused {}", server.config.limits.max_clients, Bytes(line));
+                LastCommand::IAmAt
             }
-            Err(why) => {
-                self.info.set_last(LastCommand::Invalid);
-                if wire::is_hello(line) || wire::decode(line).is_some() {
-                    // Only a connection's first line can make it a neighbour link.
+            Outcome::Lookup(lookup) => {
+                // Replies already waiting go out before the lookup.
+                if start > 0 {
+                    self.flush().await?;
+                    start = 0;
+                }
+                let doc = server.places.nearby(lookup.query.clone()).await;
+                log::info!(target: &server.log_target, "places {} for {}: {}", server.places.name(),
+                    Bytes(line), crate::places::status_of(&doc));
+                lookup.reply(&doc, &mut self.out);
+                LastCommand::WhatsAt
+            }
+            Outcome::UnknownClient => LastCommand::WhatsAt,
+            Outcome::Invalid {
+                reason,
+                server_message,
+            } => {
+                if server_message {
                     log::warn!(target: &server.log_target,
-                        "client {} (conn {}) sent a server message; it changes nothing: {}",
+                        "client {} (conn {}) sent a server message to the client port; it changes nothing: {}",
                         self.peer, self.info.id, Bytes(line));
                 }
-                log::info!(target: &server.log_target, "invalid from {}: {}", self.peer, why.reason());
-                invalid_reply(line, &mut self.out);
+                log::info!(target: &server.log_target, "invalid from {}: {}", self.peer, reason.reason());
+                LastCommand::Invalid
             }
-        }
+        };
+        self.info.set_last(last);
         let start = start.min(self.out.len());
         let reply = &self.out[start..];
         log::info!(target: &server.log_target, "out {} {}", self.peer,

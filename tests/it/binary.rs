@@ -18,13 +18,19 @@ fn free_ports(n: usize) -> Vec<u16> {
     ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
-/// A copy of the 2023 herd on `ports`, with fast timings and optional extra RON fields.
+/// A copy of the 2023 herd with clients on `ports[..5]` and links on `ports[5..]`, with fast
+/// timings and optional extra RON fields.
 fn write_config(dir: &Path, ports: &[u16], extra: &str) -> std::path::PathBuf {
     let names = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
     let servers: String = names
         .iter()
-        .zip(ports)
-        .map(|(n, p)| format!("(name: \"{n}\", listen: \"127.0.0.1:{p}\"),"))
+        .enumerate()
+        .map(|(i, n)| {
+            let (p, q) = (ports[i], ports[i + 5]);
+            format!(
+                "(name: \"{n}\", listen: \"127.0.0.1:{p}\", peer_listen: Some(\"127.0.0.1:{q}\")),"
+            )
+        })
         .collect();
     let text = format!(
         "(servers: [{servers}], links: [(\"Clark\", \"Jaquez\"), (\"Clark\", \"Bona\"), (\"Campbell\", \"Bailey\"), \
@@ -91,7 +97,7 @@ fn wait_listening(addr: SocketAddr) -> Duration {
 #[test]
 fn five_processes_form_a_herd_that_a_grader_can_drive() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(5);
+    let ports = free_ports(10);
     let cfg = write_config(dir.path(), &ports, "");
     let logs = dir.path().join("logs");
     let names = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
@@ -163,7 +169,7 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
 #[test]
 fn a_killed_server_restarts_and_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(5);
+    let ports = free_ports(10);
     let cfg = write_config(dir.path(), &ports, "");
     let logs = dir.path().join("logs");
     let names = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
@@ -192,11 +198,21 @@ fn a_killed_server_restarts_and_catches_up() {
 #[test]
 fn neighbours_with_different_secrets_never_link() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(5);
+    let ports = free_ports(10);
     let cfg = write_config(dir.path(), &ports, "");
     let logs = dir.path().join("logs");
-    let _bona = Proc::spawn("Bona", &cfg, &logs, &[("HERD_SECRET", "one")]);
-    let _clark = Proc::spawn("Clark", &cfg, &logs, &[("HERD_SECRET", "two")]);
+    let _bona = Proc::spawn(
+        "Bona",
+        &cfg,
+        &logs,
+        &[("HERD_SECRET", "one-one-one-one-one-one-one-one-one")],
+    );
+    let _clark = Proc::spawn(
+        "Clark",
+        &cfg,
+        &logs,
+        &[("HERD_SECRET", "two-two-two-two-two-two-two-two-two")],
+    );
     let (bona, clark) = (
         SocketAddr::from(([127, 0, 0, 1], ports[1])),
         SocketAddr::from(([127, 0, 0, 1], ports[3])),

@@ -72,17 +72,18 @@ fn measure(n: usize, fill_b: B) -> (u64, Duration) {
     h.h().cut_link("A", "B");
     for i in 0..n {
         let u = update(i, "A");
-        a.accept_update(&u, None);
+        a.node.restore([&u]);
         match fill_b {
             B::Same => {
-                b.accept_update(&u, None);
+                b.node.restore([&u]);
             }
             B::Newer(k) if i % (n / k) == 0 => {
                 let line = format!("AT B +0.000000001 client{i}.example.org +1+1 1800000000");
-                b.accept_update(&Update::from_at_line(line.as_bytes()).unwrap(), None);
+                b.node
+                    .restore([&Update::from_at_line(line.as_bytes()).unwrap()]);
             }
             B::Newer(_) => {
-                b.accept_update(&u, None);
+                b.node.restore([&u]);
             }
             B::Empty => {}
         }

@@ -9,7 +9,8 @@ use crate::support::*;
 #[test]
 fn a_forged_hello_is_refused_and_changes_nothing() {
     let h = TestHerd::start(fast_config());
-    let mut s = TcpStream::connect(h.addr("Clark")).unwrap();
+    let peer_port = h.h().peer_addr("Clark").unwrap();
+    let mut s = TcpStream::connect(peer_port).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Bona is Clark's neighbour, but Bona < Clark so Bona dials: a HELLO claiming to be Bona
     // gets a WELCOME; without the right proof it is cut and nothing it sends counts.
@@ -24,17 +25,37 @@ fn a_forged_hello_is_refused_and_changes_nothing() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(h.h().server("Clark").unwrap().lookup(b"forged").is_none());
     // A HELLO for a server that is not a neighbour is refused at once.
-    let mut s = TcpStream::connect(h.addr("Clark")).unwrap();
+    let mut s = TcpStream::connect(peer_port).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"HERD/1 HELLO Bailey Clark 1 00000000000000000000000000000000\n")
         .unwrap();
     assert_eq!(read_line(&mut s), "");
+    // On the client port a HELLO is an invalid line like any other, and the connection stays
+    // a client's.
+    let hello = "HERD/1 HELLO Bona Clark 0000000000000001 00000000000000000000000000000000";
+    let out = talk_str(
+        h.addr("Clark"),
+        &format!("{hello}\nIAMAT still +1+1 1700000000\n"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert_eq!(lines[0], format!("? {hello}"));
+    assert!(
+        lines[1].starts_with("AT Clark ") && lines[1].ends_with(" still +1+1 1700000000"),
+        "{out:?}"
+    );
+    // On the peer port a client's command closes the connection without a reply.
+    let mut s = TcpStream::connect(peer_port).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"IAMAT sneaky +1+1 1700000000\n").unwrap();
+    assert_eq!(read_line(&mut s), "");
+    assert!(h.h().server("Clark").unwrap().lookup(b"sneaky").is_none());
 }
 
 #[test]
 fn servers_sharing_a_secret_link_up() {
     let mut cfg = fast_config();
-    cfg.secret = Some("right".into());
+    cfg.secret = Some("right-right-right-right-right-right".into());
     let h = TestHerd::start(cfg);
     // TestHerd::start waited for every link to come up, each through the MAC handshake.
     let s = h.h().server("Clark").unwrap();

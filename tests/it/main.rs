@@ -11,6 +11,7 @@ mod faults;
 mod herd;
 mod netns;
 mod places;
+mod ports;
 mod procs;
 mod props;
 mod support;

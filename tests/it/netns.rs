@@ -177,8 +177,9 @@ fn a_partitioned_herd_keeps_serving_on_both_sides_and_converges_when_healed() {
     let dir = tempfile::tempdir().unwrap();
     let hosts: Vec<String> = (0..5).map(|i| addr(i).ip().to_string()).collect();
     let ports: Vec<u16> = (0..5).map(|i| addr(i).port()).collect();
+    let peer_ports: Vec<u16> = ports.iter().map(|p| p + 100).collect();
     let cfg = dir.path().join("herd.ron");
-    std::fs::write(&cfg, herd_ron(&hosts, &ports, "")).unwrap();
+    std::fs::write(&cfg, herd_ron(&hosts, &ports, &peer_ports, "")).unwrap();
     let logs = dir.path().join("logs");
     // Neighbours are not on loopback, so links need the herd secret.
     for (i, name) in NAMES.iter().enumerate() {
@@ -197,7 +198,7 @@ fn a_partitioned_herd_keeps_serving_on_both_sides_and_converges_when_healed() {
                 path_str(&logs),
             ],
             Some(&["ip", "netns", "exec", &ns]),
-            &[("HERD_SECRET", "netns-test-secret")],
+            &[("HERD_SECRET", "netns-test-secret-netns-test-secret")],
         ));
     }
     let ns_of = |i: usize| {

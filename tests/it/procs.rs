@@ -31,12 +31,16 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// The 2023 herd's RON on `hosts[i]:ports[i]`, fast timings, offline places, and `extra` fields.
-pub fn herd_ron(hosts: &[String], ports: &[u16], extra: &str) -> String {
+/// The 2023 herd's RON with clients on `hosts[i]:ports[i]` and links on
+/// `hosts[i]:peer_ports[i]`, fast timings, offline places, and `extra` fields.
+pub fn herd_ron(hosts: &[String], ports: &[u16], peer_ports: &[u16], extra: &str) -> String {
     let servers: String = NAMES
         .iter()
-        .zip(hosts.iter().zip(ports))
-        .map(|(n, (h, p))| format!("(name: \"{n}\", listen: \"{h}:{p}\"),"))
+        .enumerate()
+        .map(|(i, n)| {
+            let (h, p, q) = (&hosts[i], ports[i], peer_ports[i]);
+            format!("(name: \"{n}\", listen: \"{h}:{p}\", peer_listen: Some(\"{h}:{q}\")),")
+        })
         .collect();
     let links: String = LINKS
         .iter()
@@ -55,7 +59,10 @@ pub struct ProcHerd {
     /// Logs, data and config live here.
     pub dir: tempfile::TempDir,
     pub cfg: PathBuf,
+    /// Client ports.
     pub ports: Vec<u16>,
+    /// Peer (link) ports.
+    pub peer_ports: Vec<u16>,
     procs: Vec<Option<Child>>,
 }
 
@@ -63,14 +70,16 @@ impl ProcHerd {
     /// Writes the config; starts nothing.
     pub fn new(extra: &str) -> ProcHerd {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports = free_ports(5);
+        let mut ports = free_ports(10);
+        let peer_ports = ports.split_off(5);
         let hosts = vec!["127.0.0.1".to_string(); 5];
         let cfg = dir.path().join("herd.ron");
-        std::fs::write(&cfg, herd_ron(&hosts, &ports, extra)).expect("config");
+        std::fs::write(&cfg, herd_ron(&hosts, &ports, &peer_ports, extra)).expect("config");
         ProcHerd {
             dir,
             cfg,
             ports,
+            peer_ports,
             procs: (0..5).map(|_| None).collect(),
         }
     }
@@ -130,6 +139,11 @@ impl ProcHerd {
 
     pub fn pid(&self, i: usize) -> u32 {
         self.procs[i].as_ref().expect("running").id()
+    }
+
+    /// The pids of the servers running now.
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().flatten().map(Child::id).collect()
     }
 
     /// SIGTERM and wait for the exit (which flushes the log); true on a clean exit.
@@ -260,6 +274,85 @@ pub fn at_time(at: &str) -> u128 {
 }
 
 /// Open file descriptors of a process.
+/// One TCP socket of this machine, from `/proc/net/tcp` and `/proc/net/tcp6`.
+#[derive(Debug, Clone, Copy)]
+pub struct Sock {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// The kernel's state code: 1 established, 10 listening.
+    pub state: u8,
+    pub inode: u64,
+}
+
+/// Every TCP socket of this network namespace.
+pub fn tcp_sockets() -> Vec<Sock> {
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            if let (Some(l), Some(r), Ok(st), Some(Ok(inode))) = (
+                f.get(1).and_then(|a| port(a)),
+                f.get(2).and_then(|a| port(a)),
+                f.get(3)
+                    .map_or(Err(()), |s| u8::from_str_radix(s, 16).map_err(|_| ())),
+                f.get(9).map(|i| i.parse::<u64>()),
+            ) {
+                out.push(Sock {
+                    local_port: l,
+                    remote_port: r,
+                    state: st,
+                    inode,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Established connections accepted on one of `ports` (one entry per connection).
+pub fn established_on(ports: &[u16]) -> Vec<Sock> {
+    tcp_sockets()
+        .into_iter()
+        .filter(|s| s.state == 1 && ports.contains(&s.local_port))
+        .collect()
+}
+
+/// Which of `pids` hold a socket with `port` at either end: what `lsof -ti:PORT` would list
+/// among them.
+pub fn pids_on_port(pids: &[u32], port: u16) -> Vec<u32> {
+    let inodes: std::collections::HashSet<u64> = tcp_sockets()
+        .iter()
+        .filter(|s| s.local_port == port || s.remote_port == port)
+        .map(|s| s.inode)
+        .collect();
+    pids.iter()
+        .copied()
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| {
+                    fds.flatten().any(|fd| {
+                        std::fs::read_link(fd.path()).is_ok_and(|l| {
+                            let l = l.to_string_lossy();
+                            l.strip_prefix("socket:[")
+                                .and_then(|r| r.strip_suffix(']'))
+                                .and_then(|n| n.parse::<u64>().ok())
+                                .is_some_and(|n| inodes.contains(&n))
+                        })
+                    })
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())

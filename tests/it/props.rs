@@ -99,7 +99,7 @@ proptest! {
     ) {
         prop_assume!(wire::decode(&garbage).is_none());
         let clark = herd().addr("Clark");
-        let mut s = TcpStream::connect(clark).unwrap();
+        let mut s = TcpStream::connect(herd().h().peer_addr("Clark").unwrap()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         // Be Bona (who dials Clark), with the empty secret the herd runs with.
         let nonce = [9u8; 16];

@@ -1,0 +1,276 @@
+//! One neighbour, as long as the server runs: what outlives any one connection to it (the
+//! outbox of floods, counters, the operator's cut, the state the console shows) and which
+//! connection is the live one. Everything that belongs to one connection is in its
+//! [`crate::link::Session`] and dies with it.
+//!
+//! The owner rule: each link has one owner, the lexically smaller name. Both sides dial when
+//! they start (so a restarted server is linked as soon as both listen); only the owner redials
+//! after that. When two connections for a link are up at once, both ends keep the same one:
+//! a connection the owner dialed beats one the other side dialed, and otherwise the newer wins.
+//! A connection from a new incarnation of the neighbour (a restart) always wins, since the old
+//! one is dead even if this side has not noticed yet.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::registry::{ConnInfo, Kill};
+use crate::events::LinkState;
+use crate::outbox::Outbox;
+use crate::state::Update;
+use crate::sync::lock;
+
+/// A link's state as the console shows it.
+#[derive(Clone, Debug)]
+pub struct PeerStatus {
+    /// Up, connecting, down or cut.
+    pub state: LinkState,
+    /// When it entered that state.
+    pub since: Instant,
+    /// The last reason it went down or failed.
+    pub last_error: Option<String>,
+    /// The neighbour's incarnation, once seen.
+    pub incarnation: Option<u64>,
+    /// Round-trip time of the last PING.
+    pub rtt: Option<Duration>,
+    /// When anything was last heard on the link.
+    pub last_heard: Option<Instant>,
+}
+
+/// The live connection of a link.
+#[derive(Debug)]
+struct Current {
+    /// Bumped at every attach, so a replaced connection cannot mark the link down.
+    generation: u64,
+    /// Its registry entry (killing it ends the connection).
+    conn: Arc<ConnInfo>,
+    /// The owner dialed it.
+    by_owner: bool,
+    /// The neighbour's incarnation on it.
+    incarnation: u64,
+}
+
+/// One neighbour.
+#[derive(Debug)]
+pub struct PeerLink {
+    /// Its name.
+    pub name: Arc<str>,
+    /// Its place among the server's neighbours (the node's flood targets are these indices).
+    pub index: usize,
+    /// Its peer address, which this side dials.
+    pub addr: SocketAddr,
+    /// True when this side owns the link (and so redials it).
+    pub we_own: bool,
+    /// Floods waiting to be sent; cleared when a connection comes or goes (catch-up covers it).
+    outbox: Mutex<Outbox>,
+    /// Rung when the outbox has work for the live connection.
+    bell: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    /// Rung at every state change, for the task that keeps the link.
+    changed: (async_channel::Sender<()>, async_channel::Receiver<()>),
+    /// State for the console.
+    status: Mutex<PeerStatus>,
+    /// The live connection, if any.
+    current: Mutex<Option<Current>>,
+    /// Source of generations.
+    generation: AtomicU64,
+    /// Cut by the operator.
+    cut: AtomicBool,
+    /// Updates sent.
+    pub sent: AtomicU64,
+    /// Updates received.
+    pub received: AtomicU64,
+    /// Updates received that changed nothing.
+    pub ignored: AtomicU64,
+    /// Times the link came up.
+    pub reconnects: AtomicU64,
+    /// Frames dropped for being over the link's limit.
+    pub skipped: AtomicU64,
+    /// Catch-up entries queued for this neighbour (their buckets differed).
+    pub caught_up: AtomicU64,
+}
+
+impl PeerLink {
+    /// A link to `name` (neighbour number `index`) at `addr`, down.
+    pub fn new(name: Arc<str>, index: usize, addr: SocketAddr, we_own: bool) -> Self {
+        PeerLink {
+            name,
+            index,
+            addr,
+            we_own,
+            outbox: Mutex::new(Outbox::new()),
+            bell: async_channel::bounded(1),
+            changed: async_channel::bounded(1),
+            status: Mutex::new(PeerStatus {
+                state: LinkState::Down,
+                since: Instant::now(),
+                last_error: None,
+                incarnation: None,
+                rtt: None,
+                last_heard: None,
+            }),
+            current: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            cut: AtomicBool::new(false),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
+        }
+    }
+
+    /// A copy of the state.
+    pub fn status(&self) -> PeerStatus {
+        lock(&self.status).clone()
+    }
+
+    /// True while a connection is the live link.
+    pub fn is_up(&self) -> bool {
+        lock(&self.status).state == LinkState::Up
+    }
+
+    /// Updates waiting.
+    pub fn queue_depth(&self) -> usize {
+        lock(&self.outbox).len()
+    }
+
+    /// Queues an update if the link is up (a link that is down catches up when it comes up).
+    pub fn enqueue(&self, update: Update) {
+        if !self.is_up() {
+            return;
+        }
+        lock(&self.outbox).push(update);
+        let _ = self.bell.0.try_send(());
+    }
+
+    /// Forgets a queued copy of `update` (the neighbour just sent it to us: it has it).
+    pub fn cancel(&self, update: &Update) {
+        lock(&self.outbox).cancel(update);
+    }
+
+    /// Takes up to `max` queued updates.
+    pub fn take(&self, max: usize) -> Vec<Update> {
+        lock(&self.outbox).take(max)
+    }
+
+    /// Rings when there are updates to send.
+    pub fn bell(&self) -> async_channel::Receiver<()> {
+        self.bell.1.clone()
+    }
+
+    /// Rings at every state change.
+    pub(super) fn changed(&self) -> async_channel::Receiver<()> {
+        self.changed.1.clone()
+    }
+
+    fn ring_changed(&self) {
+        let _ = self.changed.0.try_send(());
+    }
+
+    /// True while the operator has the link cut.
+    pub fn is_cut(&self) -> bool {
+        self.cut.load(Relaxed)
+    }
+
+    /// Operator: cut the link (drop it, stop dialing and refuse the neighbour) until restored.
+    pub fn cut(&self) {
+        let mut cur = lock(&self.current);
+        self.cut.store(true, Relaxed);
+        if let Some(c) = cur.take() {
+            c.conn.kill(Kill::Cut);
+        }
+        lock(&self.outbox).clear();
+        self.set_state(LinkState::Cut, Some("cut by operator".into()));
+    }
+
+    /// Operator: restore a cut link.
+    pub fn restore(&self) {
+        if self.cut.swap(false, Relaxed) {
+            self.set_state(LinkState::Down, Some("restored by operator".into()));
+        }
+    }
+
+    /// Sets the state shown (and rings the keeper).
+    pub(super) fn set_state(&self, state: LinkState, error: Option<String>) {
+        {
+            let mut s = lock(&self.status);
+            if s.state != state {
+                s.state = state;
+                s.since = Instant::now();
+            }
+            if error.is_some() {
+                s.last_error = error;
+            }
+        }
+        self.ring_changed();
+    }
+
+    /// Records a heartbeat's round trip.
+    pub(super) fn set_rtt(&self, rtt: Duration) {
+        lock(&self.status).rtt = Some(rtt);
+    }
+
+    /// Notes that the neighbour was heard from.
+    pub(super) fn heard(&self) {
+        lock(&self.status).last_heard = Some(Instant::now());
+    }
+
+    /// Makes `conn` the live connection if the owner rule lets it (ending the one it
+    /// replaces): its generation and the neighbour's incarnation seen before (a different one
+    /// means it restarted). `None` when the live connection stays and `conn` must close.
+    pub(super) fn attach(
+        &self,
+        conn: Arc<ConnInfo>,
+        by_owner: bool,
+        incarnation: u64,
+    ) -> Option<(u64, Option<u64>)> {
+        // Lock order: `current`, then `status` (as in `cut`), so a cut cannot interleave.
+        let mut cur = lock(&self.current);
+        if self.is_cut() {
+            return None;
+        }
+        if let Some(old) = cur.as_ref() {
+            if old.by_owner && !by_owner && old.incarnation == incarnation {
+                return None;
+            }
+            old.conn.kill(Kill::Superseded);
+        }
+        let generation = self.generation.fetch_add(1, Relaxed) + 1;
+        *cur = Some(Current {
+            generation,
+            conn,
+            by_owner,
+            incarnation,
+        });
+        lock(&self.outbox).clear();
+        let before = {
+            let mut s = lock(&self.status);
+            s.state = LinkState::Up;
+            s.since = Instant::now();
+            s.last_heard = Some(Instant::now());
+            s.incarnation.replace(incarnation)
+        };
+        drop(cur);
+        self.reconnects.fetch_add(1, Relaxed);
+        self.ring_changed();
+        Some((generation, before))
+    }
+
+    /// Ends connection `generation`; true if it was still the live one.
+    pub(super) fn detach(&self, generation: u64, reason: &str) -> bool {
+        {
+            let mut cur = lock(&self.current);
+            if cur.as_ref().map(|c| c.generation) != Some(generation) {
+                return false;
+            }
+            *cur = None;
+        }
+        lock(&self.outbox).clear();
+        if !self.is_cut() {
+            self.set_state(LinkState::Down, Some(reason.to_string()));
+        }
+        true
+    }
+}

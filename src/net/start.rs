@@ -1,0 +1,234 @@
+//! Starting and stopping a server: reload its data, bind its two ports, start its tasks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{self, Either};
+
+use super::listen::{accept_loop, Port};
+use super::neighbour::PeerLink;
+use super::{dial, random_u64, stop, Server, StopHandle, TaskGuard, Tasks};
+use crate::config::{Config, Fsync};
+use crate::link::Settings;
+use crate::node::Node;
+use crate::places::Guarded;
+use crate::rt;
+use crate::store::{Replay, Store};
+
+/// What one server needs to start.
+pub struct ServerSpec {
+    /// Its name.
+    pub name: String,
+    /// The herd's config (timings, limits, secret, links).
+    pub config: Arc<Config>,
+    /// Where each neighbour's peer port really is (differs from the config when tests bind
+    /// port 0).
+    pub neighbour_addrs: HashMap<String, SocketAddr>,
+    /// The Places provider behind its deadline and cap.
+    pub places: Arc<Guarded>,
+}
+
+/// A server's two listeners, bound.
+pub struct Listeners {
+    /// For clients.
+    pub client: rt::TcpListener,
+    /// For neighbours.
+    pub peer: rt::TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses; the error names which one failed.
+    pub async fn bind(client: SocketAddr, peer: SocketAddr) -> std::io::Result<Listeners> {
+        let named = |what: &str, addr: SocketAddr| {
+            let what = what.to_string();
+            move |e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+            }
+        };
+        let client_l = rt::bind(client).await.map_err(named("clients", client))?;
+        let peer_l = rt::bind(peer).await.map_err(named("neighbours", peer))?;
+        Ok(Listeners {
+            client: client_l,
+            peer: peer_l,
+        })
+    }
+}
+
+/// A running server: its shared state and the means to stop it.
+pub struct ServerHandle {
+    /// The shared state, for the console, the demo and tests.
+    pub server: Arc<Server>,
+    /// Dropping or firing it stops every task.
+    stop: StopHandle,
+    /// Completes when every task has ended.
+    tasks: Tasks,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets replies under way finish (up to the grace period), closes links.
+    pub async fn shutdown(self) {
+        self.stop.fire();
+        let grace = Duration::from_millis(self.server.config.timings.shutdown_grace_ms);
+        if rt::timeout(grace, self.tasks.wait()).await.is_none() {
+            log::warn!(target: &self.server.log_target, "shutdown grace period over; tasks still running were abandoned");
+        }
+        if self.server.config.store.fsync != Fsync::Never {
+            self.server.sync_store();
+        }
+        log::info!(target: &self.server.log_target, "{} stopped", self.server.name);
+    }
+}
+
+/// Reloads the server's data (when a data folder is configured), binds its client and peer
+/// addresses and starts it: nothing listens before the table is restored.
+pub async fn start(
+    spec: ServerSpec,
+    client: SocketAddr,
+    peer: SocketAddr,
+) -> std::io::Result<ServerHandle> {
+    let restored = open_store(&spec)?;
+    let listeners = Listeners::bind(client, peer).await?;
+    start_with(spec, listeners, restored)
+}
+
+/// Starts a server on bound listeners: reloads its data, then starts the accept loops and a
+/// task that keeps each link.
+pub fn start_on(spec: ServerSpec, listeners: Listeners) -> std::io::Result<ServerHandle> {
+    let restored = open_store(&spec)?;
+    start_with(spec, listeners, restored)
+}
+
+/// Opens and replays the server's log when `store.dir` is set.
+fn open_store(spec: &ServerSpec) -> std::io::Result<Option<(Store, Replay)>> {
+    let s = &spec.config.store;
+    match &s.dir {
+        None => Ok(None),
+        Some(dir) => Store::open(dir, &spec.name, s.fsync, s.compact_factor)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot load its data: {e}"))),
+    }
+}
+
+fn start_with(
+    spec: ServerSpec,
+    listeners: Listeners,
+    restored: Option<(Store, Replay)>,
+) -> std::io::Result<ServerHandle> {
+    let cfg = spec.config.clone();
+    let name: Arc<str> = spec.name.as_str().into();
+    let secret = cfg
+        .effective_secret()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut peers = Vec::new();
+    for (index, n) in cfg.neighbours(&spec.name).into_iter().enumerate() {
+        let addr = spec
+            .neighbour_addrs
+            .get(&n)
+            .copied()
+            .or_else(|| cfg.peer_addr(&n))
+            .ok_or_else(|| std::io::Error::other(format!("no peer address for neighbour {n}")))?;
+        // Exactly one side owns each link: the lexically smaller name.
+        let we_own = *spec.name < *n;
+        peers.push(Arc::new(PeerLink::new(
+            n.as_str().into(),
+            index,
+            addr,
+            we_own,
+        )));
+    }
+    let t = &cfg.timings;
+    let settings = Arc::new(Settings {
+        name: name.clone(),
+        incarnation: random_u64(),
+        secret: secret.unwrap_or_default().into_bytes().into(),
+        heartbeat: Duration::from_millis(t.heartbeat_ms),
+        silence: Duration::from_millis(t.peer_timeout_ms),
+        handshake: Duration::from_millis(t.handshake_timeout_ms),
+        max_frame: cfg.link_max_frame(),
+    });
+    let node = Node::new(
+        name.clone(),
+        peers.iter().map(|p| p.name.clone()).collect(),
+        cfg.limits.max_clients,
+    );
+    let (store, replay) = match restored {
+        Some((store, replay)) => {
+            node.restore(&replay.updates);
+            (Some(store), Some(replay))
+        }
+        None => (None, None),
+    };
+    let (stop_handle, stop) = stop::channel();
+    let tasks = Tasks::new();
+    let addrs = (listeners.client.local_addr()?, listeners.peer.local_addr()?);
+    let server = Arc::new(Server::new(
+        cfg,
+        node,
+        settings,
+        addrs,
+        store,
+        peers,
+        spec.places,
+        stop,
+    ));
+    log::info!(target: &server.log_target,
+        "{} listening for clients on {} and for neighbours on {} (incarnation {:016x}, runtime {}, places {}, neighbours {})",
+        server.name, addrs.0, addrs.1, server.incarnation, rt::RUNTIME, server.places.name(),
+        server.peers.iter().map(|p| format!("{}@{}{}", p.name, p.addr, if p.we_own { " (we own)" } else { "" }))
+            .collect::<Vec<_>>().join(", "));
+    if let (Some(r), Some(dir)) = (&replay, &server.config.store.dir) {
+        for (path, offset, dropped, damage) in &r.cut {
+            log::warn!(target: &server.log_target, "{}: {} at offset {offset}; cut it off ({dropped} bytes dropped)",
+                path.display(), damage.as_str());
+        }
+        if r.skipped > 0 {
+            log::warn!(target: &server.log_target, "{} records were not AT lines and were skipped", r.skipped);
+        }
+        log::info!(target: &server.log_target,
+            "restored {} clients from {} ({} snapshot + {} log records) in {:?}; fsync {:?}",
+            server.clients_known(), dir.display(), r.snapshot_records, r.log_records, r.took,
+            server.config.store.fsync);
+    }
+    if server.settings.secret.is_empty() && !server.peers.is_empty() {
+        log::warn!(target: &server.log_target,
+            "no herd secret configured (HERD_SECRET or `secret`): neighbour links are accepted from loopback addresses only");
+    }
+    rt::spawn(accept_loop(
+        server.clone(),
+        listeners.client,
+        Port::Client,
+        tasks.guard(),
+    ));
+    rt::spawn(accept_loop(
+        server.clone(),
+        listeners.peer,
+        Port::Peer,
+        tasks.guard(),
+    ));
+    for p in &server.peers {
+        rt::spawn(dial::keep(server.clone(), p.clone(), tasks.guard()));
+    }
+    if server.store.is_some() && server.config.store.fsync == Fsync::EverySecond {
+        rt::spawn(sync_loop(server.clone(), tasks.guard()));
+    }
+    Ok(ServerHandle {
+        server,
+        stop: stop_handle,
+        tasks,
+    })
+}
+
+/// Forces the log to the disk once a second (`Fsync::EverySecond`), off the async threads.
+async fn sync_loop(server: Arc<Server>, _task: TaskGuard) {
+    loop {
+        let tick = std::pin::pin!(rt::sleep(Duration::from_secs(1)));
+        let stop = std::pin::pin!(server.stop.wait());
+        if let Either::Right(_) = future::select(tick, stop).await {
+            break;
+        }
+        let s = server.clone();
+        rt::spawn_blocking(move || s.sync_store()).await;
+    }
+}
