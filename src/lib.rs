@@ -13,6 +13,7 @@ pub mod digest;
 pub mod events;
 pub mod herd;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod outbox;
 pub mod places;

@@ -260,6 +260,10 @@ fn start_logging(args: &BenchArgs, config: &Config) -> Result<Logs, String> {
         servers: &names,
         level,
         stderr: false,
+        rotation: logging::Rotation {
+            max_bytes: config.log.max_bytes,
+            keep: config.log.keep,
+        },
     })
     .ok();
     if guard.is_none() {
