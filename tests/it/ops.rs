@@ -494,8 +494,8 @@ fn a_whole_herd_restarted_with_default_settings_keeps_every_acknowledged_update(
     }
     let clients: Vec<String> = acked.iter().map(|(c, _)| c.clone()).collect();
     let want: Vec<Option<String>> = acked.iter().map(|(_, at)| Some(at.clone())).collect();
-    for i in 0..5 {
-        wait_until(&format!("{} holds every update", NAMES[i]), || {
+    for (i, name) in NAMES.iter().enumerate() {
+        wait_until(&format!("{name} holds every update"), || {
             held(addr(i), &clients).as_ref() == Some(&want)
         });
     }
@@ -513,12 +513,7 @@ fn a_whole_herd_restarted_with_default_settings_keeps_every_acknowledged_update(
     }
     let _runs = start("two");
     // Each server answers from its own data at once; no neighbour is needed for that.
-    for i in 0..5 {
-        assert_eq!(
-            held(addr(i), &clients).as_ref(),
-            Some(&want),
-            "{}",
-            NAMES[i]
-        );
+    for (i, name) in NAMES.iter().enumerate() {
+        assert_eq!(held(addr(i), &clients).as_ref(), Some(&want), "{name}");
     }
 }
