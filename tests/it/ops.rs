@@ -517,3 +517,64 @@ fn a_whole_herd_restarted_with_default_settings_keeps_every_acknowledged_update(
         assert_eq!(held(addr(i), &clients).as_ref(), Some(&want), "{name}");
     }
 }
+
+#[test]
+fn bench_against_a_target_says_what_it_writes_and_read_only_writes_one_client_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, addr) = solo(dir.path(), "");
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_ports(1)[0]));
+    let m = metrics.to_string();
+    let logs = dir.path().join("logs");
+    let _s = Run::start(
+        dir.path(),
+        "solo",
+        &[
+            "Solo",
+            "--config",
+            p(&cfg),
+            "--log-dir",
+            p(&logs),
+            "--no-data",
+            "--metrics",
+            &m,
+        ],
+    );
+    wait_listening(addr);
+    wait_listening(metrics);
+    let target = addr.to_string();
+    for _ in 0..2 {
+        let out = Command::new(BIN)
+            .args([
+                "bench",
+                "--target",
+                &target,
+                "--phases",
+                "load",
+                "--persistent",
+            ])
+            .args(["--read-only", "-c", "3", "-d", "0.3", "--json"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("writes 3 synthetic clients into {target}"))
+                && stderr.contains("starting bench-ro-"),
+            "{stderr}"
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+        let server = &report["load"][0]["server"];
+        assert_eq!(server["iamat"], 0, "{server}");
+        assert!(server["whatsat"].as_u64().unwrap_or(0) > 0, "{server}");
+        assert_eq!(server["unexpected"], 0, "{server}");
+    }
+    let scrape = http_get(metrics, "/metrics");
+    assert_eq!(
+        value(&scrape, "herd_clients_known", &[]),
+        Some(3.0),
+        "two runs, three clients"
+    );
+}
