@@ -247,7 +247,9 @@ fn run(
         if let Some(m) = metrics {
             let registry = herd::metrics::registry(herd::metrics::Sources {
                 server: handle.server.clone(),
-                hot: Default::default(),
+                // None until src/net counts commands and catch-up into a `Metrics` it owns;
+                // the store's counters likewise need `Server` to hand out `Store::stats`.
+                hot: None,
                 store: None,
             });
             let target = handle.server.log_target.clone();

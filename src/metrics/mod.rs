@@ -129,8 +129,9 @@ impl Metrics {
 pub struct Sources {
     /// The server, read at scrape time.
     pub server: Arc<Server>,
-    /// The hot-path counters (fed by the connection and link code).
-    pub hot: Arc<Metrics>,
+    /// The hot-path counters, once the connection and link code feed them (until then `None`,
+    /// so the endpoint shows no series that nothing counts).
+    pub hot: Option<Arc<Metrics>>,
     /// The store's counters, when the server keeps a data folder.
     pub store: Option<Arc<StoreStats>>,
 }
@@ -146,7 +147,18 @@ pub fn registry(sources: Sources) -> Registry {
         )]
         .into_iter(),
     );
-    let hot = &sources.hot;
+    if let Some(hot) = &sources.hot {
+        register_hot(&mut r, hot);
+    }
+    r.register_collector(Box::new(collect::ServerCollector {
+        server: sources.server,
+        store: sources.store,
+    }));
+    r
+}
+
+/// Registers the families the hot paths feed.
+fn register_hot(r: &mut Registry, hot: &Metrics) {
     r.register(
         "commands",
         "Client commands by kind (iamat, whatsat, invalid) and result (ok, refused, not_durable)",
@@ -167,11 +179,6 @@ pub fn registry(sources: Sources) -> Registry {
         "Catch-up bytes (summaries and the entries they asked for), by direction",
         hot.catchup_bytes.clone(),
     );
-    r.register_collector(Box::new(collect::ServerCollector {
-        server: sources.server,
-        store: sources.store,
-    }));
-    r
 }
 
 /// The registry in the Prometheus text format (version 0.0.4).
@@ -209,10 +216,7 @@ mod tests {
         m.catch_up_started();
         m.catch_up_bytes(true, 1200);
         let mut r = Registry::with_prefix("herd");
-        r.register("commands", "c", m.commands.clone());
-        r.register("command_seconds", "s", m.command_seconds.clone());
-        r.register("catchup_runs", "r", m.catchup_runs.clone());
-        r.register("catchup_bytes", "b", m.catchup_bytes.clone());
+        register_hot(&mut r, &m);
         let text = render(&r);
         for want in [
             "herd_commands_total{kind=\"iamat\",result=\"ok\"} 2",

@@ -200,7 +200,6 @@ fn the_metrics_endpoint_shows_series_that_move_as_commands_arrive() {
         "herd_link_updates_total",
         "herd_places_requests_total",
         "herd_log_dropped_bytes_total",
-        "herd_catchup_runs_total",
     ] {
         assert!(
             first.contains(&format!("# TYPE {family}")),
