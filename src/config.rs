@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// server alone.
     #[serde(default)]
     pub peer_listen: Option<String>,
+    /// Where `herd run` serves Prometheus metrics (`GET /metrics`), e.g. `"127.0.0.1:9103"`;
+    /// `herd run --metrics ADDR` overrides it. Default none: no metrics listener.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
 }
 
 /// How far above the client port the default peer port is.
@@ -127,6 +131,12 @@ pub struct LogConfig {
     /// One of `error`, `warn`, `info`, `debug`, `trace`, `off`. Default `info`, which logs every
     /// client line in and out, every link change and every flood.
     pub level: String,
+    /// A log file that reaches this size is rotated (`<Name>.log` -> `<Name>.log.1` -> ...).
+    /// Default 67108864 (64 MiB); 0 never rotates (for an external logrotate: SIGHUP reopens).
+    pub max_bytes: u64,
+    /// Rotated files kept besides the live one (`<Name>.log.1` .. `<Name>.log.<keep>`); the
+    /// oldest goes. Default 5.
+    pub keep: usize,
 }
 
 impl Default for LogConfig {
@@ -134,6 +144,8 @@ impl Default for LogConfig {
         LogConfig {
             dir: PathBuf::from("logs"),
             level: "info".into(),
+            max_bytes: 64 * 1024 * 1024,
+            keep: 5,
         }
     }
 }
@@ -235,8 +247,9 @@ pub enum Fsync {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The data folder (`<dir>/<Name>.wal` and `<dir>/<Name>.snap`), created when missing.
-    /// Default `None`: no durability, a restarted server relies on its neighbours alone.
-    /// `herd run --data-dir DIR` sets it.
+    /// Default `None`, which `herd run` reads as [`DEFAULT_DATA_DIR`] (durable by default;
+    /// `--no-data` runs without, `--data-dir DIR` overrides). In-process herds (the demo,
+    /// tests, the bench) keep data only when this is set.
     pub dir: Option<PathBuf>,
     /// When appends reach the disk. Default `EverySecond`.
     pub fsync: Fsync,
@@ -254,6 +267,9 @@ impl Default for StoreConfig {
         }
     }
 }
+
+/// The data folder `herd run` uses when neither the config nor `--data-dir` names one.
+pub const DEFAULT_DATA_DIR: &str = "herd-data";
 
 /// A config that cannot be used: the file, the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,6 +432,39 @@ impl Config {
         }
         if !(self.places.cache_grid_deg > 0.0 && self.places.cache_grid_deg <= 1.0) {
             return Err(("places.cache_grid_deg".into(), "must be in (0, 1]".into()));
+        }
+        self.validate_ops()
+    }
+
+    /// The operator's settings: metrics addresses and log rotation.
+    fn validate_ops(&self) -> Result<(), (String, String)> {
+        let mut taken: HashSet<SocketAddr> = self
+            .servers
+            .iter()
+            .filter_map(|s| s.listen.parse().ok())
+            .filter(|a: &SocketAddr| a.port() != 0)
+            .collect();
+        for (i, s) in self.servers.iter().enumerate() {
+            let Some(m) = &s.metrics_listen else { continue };
+            let field = format!("servers[{i}].metrics_listen");
+            let addr: SocketAddr = m
+                .parse()
+                .map_err(|_| (field.clone(), format!("{m:?} is not an IP:port address")))?;
+            if addr.port() != 0 && !taken.insert(addr) {
+                return Err((
+                    field,
+                    format!("duplicate address {addr} (also used by another listener)"),
+                ));
+            }
+        }
+        if self.log.max_bytes != 0 && self.log.max_bytes < 4096 {
+            return Err((
+                "log.max_bytes".into(),
+                "must be 0 (never rotate) or at least 4096".into(),
+            ));
+        }
+        if self.log.keep == 0 || self.log.keep > 1000 {
+            return Err(("log.keep".into(), "must be within 1..=1000".into()));
         }
         Ok(())
     }
@@ -623,6 +672,32 @@ mod tests {
         );
         let embedded = Config::embedded().unwrap();
         assert_eq!(embedded.peer_addr("Clark").unwrap().port(), 20003);
+    }
+
+    #[test]
+    fn metrics_addresses_and_log_rotation_are_checked() {
+        let with_metrics = |m: &str| {
+            format!(
+                r#"(servers: [(name: "A", listen: "127.0.0.1:1", metrics_listen: Some("{m}"))], links: [])"#
+            )
+        };
+        check(&with_metrics("127.0.0.1:9103"), "ok");
+        check(
+            &with_metrics("127.0.0.1:1"),
+            "t.ron: servers[0].metrics_listen: duplicate address 127.0.0.1:1 (also used by another listener)",
+        );
+        check(
+            &with_metrics("nine"),
+            "t.ron: servers[0].metrics_listen: \"nine\" is not an IP:port address",
+        );
+        check(
+            &format!("({TWO}, links: [], log: (max_bytes: 100))"),
+            "t.ron: log.max_bytes: must be 0 (never rotate) or at least 4096",
+        );
+        check(
+            &format!("({TWO}, links: [], log: (max_bytes: 0, keep: 0))"),
+            "t.ron: log.keep: must be within 1..=1000",
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod frame;
 pub mod herd;
 pub mod link;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod outbox;

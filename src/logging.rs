@@ -13,12 +13,22 @@
 //! the logging thread writes the bytes itself. [`LogGuard`] writes everything out at exit. The
 //! level can change at run time ([`set_level`]): the loggers pass everything and `log`'s global
 //! maximum decides.
+//!
+//! Files stay bounded: a file that would grow past `max_bytes` is rotated (`<Name>.log` ->
+//! `<Name>.log.1` -> ... -> `<Name>.log.<keep>`, the oldest dropped), and [`reopen`] (SIGHUP)
+//! makes every file be opened again by name, so an external logrotate works. A write that fails
+//! (a full disk) never stops the server: the bytes are dropped and counted ([`dropped_bytes`]),
+//! one error goes to stderr (again at most once a minute while it lasts), and writing resumes
+//! by itself when space returns, with a line in the file saying how much was lost. The rotation
+//! is a few renames written here: the rotating-file crates neither reopen on a signal nor
+//! account for bytes a full disk refused.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::LevelFilter;
 use simplelog::{
@@ -41,6 +51,29 @@ pub fn log_target(name: &str) -> String {
     format!("herd[{name}]")
 }
 
+/// How often a failing file may report to stderr.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Log bytes dropped because a write failed, process-wide (a metric).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Bumped by [`reopen`]: a file opened under an older value is opened again by name.
+static REOPENS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether write failures may be reported on stderr (not while the console owns it).
+static STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Log bytes dropped so far because the disk refused them.
+pub fn dropped_bytes() -> u64 {
+    DROPPED.load(Relaxed)
+}
+
+/// Opens every log file again by name before its next write (SIGHUP, after logrotate moved
+/// the files away).
+pub fn reopen() {
+    REOPENS.fetch_add(1, Relaxed);
+}
+
 /// Wakes the writer thread early.
 #[derive(Default)]
 struct Wake {
@@ -50,24 +83,66 @@ struct Wake {
     cv: Condvar,
 }
 
+/// When a file is rotated.
+#[derive(Clone, Copy, Debug)]
+pub struct Rotation {
+    /// Rotate before a write would take the file past this size; 0 never rotates.
+    pub max_bytes: u64,
+    /// Rotated files kept (`.1` .. `.keep`).
+    pub keep: usize,
+}
+
+/// An open log file and what the writer knows of it.
+struct OpenFile {
+    /// The file, opened for appending.
+    file: File,
+    /// Its size as far as our writes know (for rotation).
+    size: u64,
+    /// The [`REOPENS`] value it was opened under.
+    opened_at: u64,
+    /// Since when writes fail, the bytes dropped since, and when that was last reported.
+    failing: Option<(Instant, u64, Instant)>,
+}
+
 /// One log file and the formatted lines waiting for it.
 struct Sink {
     /// Lines formatted but not yet written.
     pending: Mutex<Vec<u8>>,
+    /// Its path (reopened and rotated by name).
+    path: PathBuf,
+    /// When it rotates.
+    rotation: Rotation,
     /// The file; the writer thread (and a logging thread past `CAP`) write it.
-    file: Mutex<File>,
+    file: Mutex<OpenFile>,
+}
+
+fn open_append(path: &Path) -> io::Result<(File, u64)> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((file, size))
+}
+
+/// Says something about the log files on stderr, if the console does not own it.
+fn report(msg: &str) {
+    if STDERR.load(Relaxed) {
+        eprintln!("herd: {msg}");
+    }
 }
 
 impl Sink {
-    fn open(path: PathBuf) -> Result<Arc<Sink>, String> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+    fn open(path: PathBuf, rotation: Rotation) -> Result<Arc<Sink>, String> {
+        let (file, size) = open_append(&path)
             .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
         Ok(Arc::new(Sink {
             pending: Mutex::new(Vec::with_capacity(64 * 1024)),
-            file: Mutex::new(file),
+            file: Mutex::new(OpenFile {
+                file,
+                size,
+                opened_at: REOPENS.load(Relaxed),
+                failing: None,
+            }),
+            path,
+            rotation,
         }))
     }
 
@@ -76,7 +151,111 @@ impl Sink {
         spare.clear();
         std::mem::swap(&mut *lock(&self.pending), spare);
         if !spare.is_empty() {
-            let _ = lock(&self.file).write_all(spare);
+            self.write(&mut lock(&self.file), spare);
+        }
+    }
+
+    /// `<path>.<n>`.
+    fn numbered(&self, n: usize) -> PathBuf {
+        PathBuf::from(format!("{}.{n}", self.path.display()))
+    }
+
+    /// Shifts `<path>` to `<path>.1`, `.1` to `.2`, ..., dropping `.<keep>`, and opens a new
+    /// `<path>`.
+    fn rotate(&self, f: &mut OpenFile) -> io::Result<()> {
+        for n in (1..self.rotation.keep).rev() {
+            match std::fs::rename(self.numbered(n), self.numbered(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, self.numbered(1))?;
+        let (file, size) = open_append(&self.path)?;
+        f.file = file;
+        f.size = size;
+        Ok(())
+    }
+
+    /// Writes `bytes` to the file: reopens it after [`reopen`], rotates it when due, and on a
+    /// failure drops and counts what was not written.
+    fn write(&self, f: &mut OpenFile, bytes: &[u8]) {
+        let gen = REOPENS.load(Relaxed);
+        if f.opened_at != gen {
+            f.opened_at = gen;
+            match open_append(&self.path) {
+                Ok((file, size)) => (f.file, f.size) = (file, size),
+                Err(e) => report(&format!(
+                    "cannot reopen log file {}: {e}; still writing to the old one",
+                    self.path.display()
+                )),
+            }
+        }
+        let max = self.rotation.max_bytes;
+        if max > 0 && f.size > 0 && f.size + bytes.len() as u64 > max {
+            if let Err(e) = self.rotate(f) {
+                report(&format!(
+                    "cannot rotate log file {}: {e}",
+                    self.path.display()
+                ));
+            }
+        }
+        if let Some((since, dropped, _)) = f.failing {
+            // Writing may work again: say first what was lost.
+            let msg = format!(
+                "log writing resumed after {:?}: {dropped} bytes of log were dropped meanwhile",
+                since.elapsed()
+            );
+            let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+            let line = format!("{now} WARN  {msg}\n");
+            if f.file.write_all(line.as_bytes()).is_ok() {
+                f.size += line.len() as u64;
+                f.failing = None;
+                report(&format!("{}: {msg}", self.path.display()));
+            }
+        }
+        let mut written = 0;
+        let mut error = None;
+        while written < bytes.len() {
+            match f.file.write(&bytes[written..]) {
+                Ok(0) => {
+                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        f.size += written as u64;
+        let lost = (bytes.len() - written) as u64;
+        match (error, &mut f.failing) {
+            (Some(e), None) => {
+                DROPPED.fetch_add(lost, Relaxed);
+                let now = Instant::now();
+                f.failing = Some((now, lost, now));
+                report(&format!(
+                    "cannot write log file {}: {e}; the server goes on, log lines are dropped \
+                     and counted (herd_log_dropped_bytes_total) until writing works again",
+                    self.path.display()
+                ));
+            }
+            (Some(e), Some((since, dropped, reported))) => {
+                DROPPED.fetch_add(lost, Relaxed);
+                *dropped += lost;
+                if reported.elapsed() >= REPORT_EVERY {
+                    *reported = Instant::now();
+                    report(&format!(
+                        "log file {} still cannot be written ({e}) after {:?}: {} bytes dropped so far",
+                        self.path.display(),
+                        since.elapsed(),
+                        dropped
+                    ));
+                }
+            }
+            (None, _) => {}
         }
     }
 }
@@ -106,7 +285,7 @@ impl Staged {
             // The writer is behind (a slow disk): write here rather than grow memory.
             let full = std::mem::take(&mut *p);
             drop(p);
-            let _ = lock(&self.sink.file).write_all(&full);
+            self.sink.write(&mut lock(&self.sink.file), &full);
         } else if len >= HIGH && before < HIGH {
             drop(p);
             *lock(&self.wake.flag) = true;
@@ -195,7 +374,7 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         self.files.write_out(&mut Vec::new());
         for s in &self.files.sinks {
-            let _ = lock(&s.file).flush();
+            let _ = lock(&s.file).file.flush();
         }
     }
 }
@@ -210,6 +389,8 @@ pub struct LogSetup<'a> {
     pub level: LevelFilter,
     /// Also print warnings and errors to stderr (never while the console owns the terminal).
     pub stderr: bool,
+    /// When files rotate.
+    pub rotation: Rotation,
 }
 
 /// simplelog's record layout: RFC 3339 UTC time, level, message.
@@ -230,7 +411,7 @@ pub fn init(setup: &LogSetup<'_>) -> Result<LogGuard, String> {
     let mut loggers: Vec<Box<dyn SharedLogger>> = Vec::new();
     let mut sinks = Vec::new();
     let mut file_logger = |path: PathBuf, cfg: simplelog::Config| -> Result<(), String> {
-        let sink = Sink::open(path)?;
+        let sink = Sink::open(path, setup.rotation)?;
         sinks.push(sink.clone());
         let staged = Staged {
             staging: Vec::with_capacity(STAGE + 4096),
@@ -252,6 +433,7 @@ pub fn init(setup: &LogSetup<'_>) -> Result<LogGuard, String> {
         }
         file_logger(setup.dir.join("herd.log"), rest.build())?;
     }
+    STDERR.store(setup.stderr, Relaxed);
     if setup.stderr {
         let cfg = base().set_target_level(LevelFilter::Error).build();
         loggers.push(TermLogger::new(
@@ -286,6 +468,72 @@ pub fn level() -> LevelFilter {
 mod tests {
     use super::*;
 
+    const NO_ROTATION: Rotation = Rotation {
+        max_bytes: 0,
+        keep: 1,
+    };
+
+    #[test]
+    fn files_rotate_at_their_size_and_keep_as_many_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_bytes: 1000,
+            keep: 3,
+        };
+        let sink = Sink::open(dir.path().join("x.log"), rotation).unwrap();
+        let line = [b'x'; 99].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        for _ in 0..100 {
+            sink.write(&mut lock(&sink.file), &line);
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["x.log", "x.log.1", "x.log.2", "x.log.3"]);
+        for n in &names {
+            let len = std::fs::metadata(dir.path().join(n)).unwrap().len();
+            assert!(len <= 1000 && len.is_multiple_of(100), "{n}: {len}");
+        }
+    }
+
+    #[test]
+    fn a_failing_file_drops_and_counts_and_resumes() {
+        // /dev/full refuses every write with ENOSPC, as a full disk does.
+        let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
+            eprintln!("SKIPPED: no /dev/full on this system");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::open(dir.path().join("x.log"), NO_ROTATION).unwrap();
+        let good = std::mem::replace(&mut lock(&sink.file).file, full);
+        let before = dropped_bytes();
+        sink.write(&mut lock(&sink.file), b"lost line\n");
+        sink.write(&mut lock(&sink.file), b"lost too\n");
+        assert!(dropped_bytes() - before >= 19);
+        lock(&sink.file).file = good;
+        sink.write(&mut lock(&sink.file), b"back\n");
+        let text = std::fs::read_to_string(dir.path().join("x.log")).unwrap();
+        assert!(text.contains("log writing resumed after"), "{text}");
+        assert!(text.contains("19 bytes of log were dropped"), "{text}");
+        assert!(text.ends_with("back\n"), "{text}");
+    }
+
+    #[test]
+    fn a_reopen_writes_to_a_new_file_after_a_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let sink = Sink::open(path.clone(), NO_ROTATION).unwrap();
+        sink.write(&mut lock(&sink.file), b"one\n");
+        std::fs::rename(&path, dir.path().join("x.log.old")).unwrap();
+        sink.write(&mut lock(&sink.file), b"two\n");
+        reopen();
+        sink.write(&mut lock(&sink.file), b"three\n");
+        let old = std::fs::read_to_string(dir.path().join("x.log.old")).unwrap();
+        assert_eq!(old, "one\ntwo\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+    }
+
     #[test]
     fn bytes_show_as_escape_ascii_does() {
         for b in [
@@ -301,7 +549,7 @@ mod tests {
     #[test]
     fn staged_bytes_reach_the_file_only_when_handed_over_and_written() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = Sink::open(dir.path().join("x.log")).unwrap();
+        let sink = Sink::open(dir.path().join("x.log"), NO_ROTATION).unwrap();
         let mut staged = Staged {
             staging: Vec::new(),
             sink: sink.clone(),

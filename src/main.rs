@@ -40,9 +40,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         log_dir: Option<PathBuf>,
         /// Data folder for the durable log of accepted updates (overrides the config's
-        /// store.dir); reloaded at start before the server listens.
+        /// store.dir; default herd-data); reloaded at start before the server listens.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Keep no data: a restarted server relies on its neighbours alone.
+        #[arg(long, conflicts_with = "data_dir")]
+        no_data: bool,
+        /// Serve Prometheus metrics on ADDR (GET /metrics); overrides the config's
+        /// servers[].metrics_listen.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
         /// Show the operator console in this terminal (logs go only to the file).
         #[arg(long)]
         console: bool,
@@ -97,8 +104,17 @@ fn main() -> ExitCode {
             config,
             log_dir,
             data_dir,
+            no_data,
+            metrics,
             console,
-        } => run(&name, config.as_deref(), log_dir, data_dir, console),
+        } => {
+            let data = match (no_data, data_dir) {
+                (true, _) => Data::None,
+                (false, Some(d)) => Data::Dir(d),
+                (false, None) => Data::Default,
+            };
+            run(&name, config.as_deref(), log_dir, data, metrics, console)
+        }
         Command::Check { config } => check(config.as_deref()),
         Command::Secret => secret(),
         Command::Demo {
@@ -176,17 +192,51 @@ fn check(path: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
+/// Where `herd run` keeps its data.
+enum Data {
+    /// `--no-data`.
+    None,
+    /// `--data-dir DIR`.
+    Dir(PathBuf),
+    /// The config's `store.dir`, else the default folder.
+    Default,
+}
+
+/// The log rotation the config asks for.
+fn rotation(cfg: &Config) -> logging::Rotation {
+    logging::Rotation {
+        max_bytes: cfg.log.max_bytes,
+        keep: cfg.log.keep,
+    }
+}
+
 fn run(
     name: &str,
     path: Option<&Path>,
     log_dir: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
+    data: Data,
+    metrics: Option<std::net::SocketAddr>,
     console: bool,
 ) -> Result<(), String> {
     let mut cfg = load_config(path)?;
-    if let Some(d) = data_dir {
-        cfg.store.dir = Some(d);
-    }
+    cfg.store.dir = match data {
+        Data::None => None,
+        Data::Dir(d) => Some(d),
+        Data::Default => Some(
+            cfg.store
+                .dir
+                .take()
+                .unwrap_or_else(|| PathBuf::from(herd::config::DEFAULT_DATA_DIR)),
+        ),
+    };
+    let metrics = match metrics {
+        Some(a) => Some(a),
+        None => match cfg.server(name).and_then(|s| s.metrics_listen.as_deref()) {
+            // Validated at load.
+            Some(m) => Some(m.parse().map_err(|_| format!("metrics_listen {m:?}"))?),
+            None => None,
+        },
+    };
     let (Some(addr), Some(peer)) = (cfg.addr(name), cfg.peer_addr(name)) else {
         let names: Vec<_> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
         return Err(format!(
@@ -200,9 +250,14 @@ fn run(
         servers: &[name.to_string()],
         level: cfg.log_level(),
         stderr: !console,
+        rotation: rotation(&cfg),
     })?;
     let places = places::build(&cfg.places)?;
     let signals = herd::signals::listen()?;
+    let data_text = match &cfg.store.dir {
+        Some(d) => format!("data in {}", d.display()),
+        None => "no data folder".to_string(),
+    };
     let spec = ServerSpec {
         name: name.to_string(),
         config: Arc::new(cfg),
@@ -213,11 +268,29 @@ fn run(
         let handle = net::start(spec, addr, peer)
             .await
             .map_err(|e| format!("{name} cannot start: {e}"))?;
+        let mut metrics_text = String::new();
+        if let Some(m) = metrics {
+            let registry = herd::metrics::registry(herd::metrics::Sources {
+                server: handle.server.clone(),
+                // None until src/net counts commands and catch-up into a `Metrics` it owns;
+                // the store's counters likewise need `Server` to hand out `Store::stats`.
+                hot: None,
+                store: None,
+            });
+            let target = handle.server.log_target.clone();
+            match herd::metrics::http::serve(m, registry, signals.clone(), target).await {
+                Ok(bound) => metrics_text = format!(", metrics on http://{bound}/metrics"),
+                Err(e) => {
+                    handle.shutdown().await;
+                    return Err(format!("{name}: metrics cannot listen on {m}: {e}"));
+                }
+            }
+        }
         if console {
             herd::console::run_single(handle.server.clone(), signals.clone()).await?;
         } else {
             println!(
-                "{name} listening for clients on {addr} and for neighbours on {peer} (log files in {})",
+                "{name} listening for clients on {addr} and for neighbours on {peer} (log files in {}, {data_text}{metrics_text})",
                 dir.display()
             );
             signals.wait().await;
@@ -244,6 +317,7 @@ fn demo(
         level: cfg.log_level(),
         // The console owns the terminal; headless, the summary is the output.
         stderr: false,
+        rotation: rotation(&cfg),
     })?;
     let places = places::build(&cfg.places)?;
     let signals = herd::signals::listen()?;

@@ -23,6 +23,31 @@ impl Mode {
     }
 }
 
+/// `--fsync`: the store policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncArg {
+    /// fsync before each IAMAT reply (concurrent appends share one).
+    Always,
+    /// fsync once a second.
+    EverySecond,
+    /// Never fsync explicitly.
+    Never,
+}
+
+impl FsyncArg {
+    /// The config's policy.
+    pub fn policy(self) -> crate::config::Fsync {
+        match self {
+            FsyncArg::Always => crate::config::Fsync::Always,
+            FsyncArg::EverySecond => crate::config::Fsync::EverySecond,
+            FsyncArg::Never => crate::config::Fsync::Never,
+        }
+    }
+}
+
+/// The client IDs `--read-only` writes: always these, so repeated runs reuse them.
+pub const READ_ONLY_PREFIX: &str = "bench-ro-";
+
 /// What one run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Phase {
@@ -65,6 +90,15 @@ pub struct BenchArgs {
     /// Only persistent connections (many commands on each).
     #[arg(long)]
     pub persistent: bool,
+    /// Measure WHATSAT only, against clients that exist: one IAMAT per connection at set-up
+    /// (untimed, always the same IDs `bench-ro-<n>`, so repeated runs add nothing), then only
+    /// WHATSAT.
+    #[arg(long, conflicts_with = "whatsat_percent")]
+    pub read_only: bool,
+    /// Give the in-process herd a data folder (a temporary one) with this fsync policy, to
+    /// measure durability's cost. Default: no data folder.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub fsync: Option<FsyncArg>,
     /// Echo-then-server pairs per connection style; the targets use the median ratio (the
     /// machine's noise shows in the spread).
     #[arg(long, default_value_t = 1)]
@@ -151,6 +185,16 @@ impl BenchArgs {
         }
     }
 
+    /// Synthetic clients a load against `--target` writes into it, and their ID prefix (one
+    /// client per connection and run; `--read-only`: one per connection, the same every time).
+    pub fn synthetic_clients(&self, run_id: u64) -> (usize, String) {
+        if self.read_only {
+            return (self.connections, READ_ONLY_PREFIX.to_string());
+        }
+        let runs = self.modes().len() * self.rounds as usize;
+        (self.connections * runs, format!("bench{run_id}-herd-"))
+    }
+
     /// Checks the numbers and the target; returns the target's address if any.
     pub fn validate(&self) -> Result<Option<SocketAddr>, String> {
         if self.connections == 0 || self.connections > 5_000 {
@@ -231,5 +275,12 @@ mod tests {
         assert_eq!(a.modes(), [Mode::Persistent, Mode::PerCommand]);
         assert_eq!(a.phases().len(), 5);
         assert!(a.validate().is_ok());
+        assert_eq!(a.synthetic_clients(7), (100, "bench7-herd-".to_string()));
+        let ro = BenchArgs {
+            read_only: true,
+            rounds: 3,
+            ..a
+        };
+        assert_eq!(ro.synthetic_clients(7), (50, "bench-ro-".to_string()));
     }
 }

@@ -39,6 +39,8 @@ pub struct LoadSpec {
     pub prefix: String,
     /// A command without a reply for this long is an error.
     pub op_timeout: Duration,
+    /// Only WHATSAT, after one untimed IAMAT per connection at set-up.
+    pub read_only: bool,
 }
 
 /// One connection's tallies.
@@ -88,8 +90,52 @@ pub fn micros(d: Duration) -> u64 {
     (d.as_micros().min(u128::from(u64::MAX)) as u64).max(1)
 }
 
+/// `--read-only`'s set-up: one IAMAT for each connection's client, the grader way, before the
+/// clock starts; returns the first failure.
+async fn set_up(spec: &LoadSpec) -> Result<(), String> {
+    for id in 0..spec.connections {
+        let mut cmd = Vec::new();
+        next_command(spec, id, false, &mut fastrand::Rng::new(), &mut cmd);
+        let mut reply = Vec::new();
+        let exchange = async {
+            let mut stream = connect(spec).await?;
+            stream
+                .write_all(&cmd)
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| format!("half-close: {e}"))?;
+            (&mut stream)
+                .take(MAX_REPLY as u64)
+                .read_to_end(&mut reply)
+                .await
+                .map_err(|e| format!("read: {e}"))
+        };
+        match rt::timeout(spec.op_timeout, exchange).await {
+            Some(Ok(_)) if reply.starts_with(b"AT ") || reply == cmd => {}
+            Some(Ok(_)) => {
+                return Err(format!(
+                    "set-up IAMAT answered {:?}",
+                    String::from_utf8_lossy(&reply)
+                ))
+            }
+            Some(Err(e)) => return Err(format!("set-up: {e}")),
+            None => return Err("set-up: no reply".into()),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the load and sums what every connection saw.
 pub async fn run(spec: &LoadSpec) -> LoadStats {
+    if spec.read_only {
+        if let Err(e) = set_up(spec).await {
+            let mut t = Tally::new();
+            t.error(e);
+            return stats(spec, t, Duration::ZERO);
+        }
+    }
     let issued = Arc::new(AtomicU64::new(0));
     let (tx, rx) = async_channel::bounded(spec.connections);
     let start = Instant::now();
@@ -129,6 +175,11 @@ pub async fn run(spec: &LoadSpec) -> LoadStats {
             spec.connections - reported
         ));
     }
+    stats(spec, total, elapsed)
+}
+
+/// The report of a run from its tallies.
+fn stats(spec: &LoadSpec, total: Tally, elapsed: Duration) -> LoadStats {
     let ok = total.iamat + total.whatsat;
     LoadStats {
         target: spec.addr.to_string(),
@@ -161,7 +212,7 @@ fn next_command(
 ) -> bool {
     use std::io::Write;
     cmd.clear();
-    let whatsat = known && rng.u32(0..100) < spec.whatsat_percent;
+    let whatsat = known && (spec.read_only || rng.u32(0..100) < spec.whatsat_percent);
     let _ = if whatsat {
         writeln!(cmd, "WHATSAT {}{id} 10 5", spec.prefix)
     } else {
@@ -237,7 +288,7 @@ async fn persistent(spec: &LoadSpec, id: usize, deadline: Instant, issued: &Atom
     let mut cmd = Vec::with_capacity(128);
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
-    let mut known = false;
+    let mut known = spec.read_only;
     while may_send(spec, deadline, issued) {
         let whatsat = next_command(spec, id, known, &mut rng, &mut cmd);
         let t0 = Instant::now();
@@ -286,7 +337,7 @@ async fn per_command(spec: &LoadSpec, id: usize, deadline: Instant, issued: &Ato
     let mut rng = fastrand::Rng::with_seed(id as u64);
     let mut cmd = Vec::with_capacity(128);
     let mut buf = Vec::with_capacity(16 * 1024);
-    let mut known = false;
+    let mut known = spec.read_only;
     while may_send(spec, deadline, issued) {
         let whatsat = next_command(spec, id, known, &mut rng, &mut cmd);
         buf.clear();

@@ -61,7 +61,14 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         },
         server: match target {
             Some(t) => t.to_string(),
-            None => format!("in-process herd, load on {}", args.server),
+            None => match args.fsync {
+                Some(f) => format!(
+                    "in-process herd, load on {}, data kept with fsync {:?}",
+                    args.server,
+                    f.policy()
+                ),
+                None => format!("in-process herd, load on {}", args.server),
+            },
         },
         whatsat_percent: args.whatsat_percent,
         load: Vec::new(),
@@ -72,13 +79,33 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         targets: Vec::new(),
     };
     let run_id = crate::net::random_u64() % 1_000_000;
+    if let (Some(t), true) = (target, wants(Phase::Load)) {
+        // Say what will be written into a herd that may be someone's, before writing it.
+        let (n, prefix) = args.synthetic_clients(run_id);
+        eprintln!(
+            "herd bench: the load writes {n} synthetic clients into {t} (client IDs starting \
+             {prefix}); the target floods them to its neighbours and keeps them in its data. {}",
+            if args.read_only {
+                "--read-only reuses the same IDs at every run."
+            } else {
+                "--read-only writes at most one per connection and reuses them."
+            }
+        );
+    }
 
     if wants(Phase::Load) || wants(Phase::Propagation) {
         let mut herd_logs = None;
+        let mut _herd_data = None;
         let herd = match target {
             Some(_) => None,
             None => {
-                let config = herd_config(args)?;
+                let mut config = herd_config(args)?;
+                if let Some(f) = args.fsync {
+                    let d = system::TempDir::new("data")?;
+                    config.store.dir = Some(d.0.clone());
+                    config.store.fsync = f.policy();
+                    _herd_data = Some(d);
+                }
                 if config.addr(&args.server).is_none() {
                     let names: Vec<_> = config.servers.iter().map(|s| s.name.as_str()).collect();
                     return Err(format!(
@@ -186,8 +213,13 @@ async fn load_pair(
         duration: Duration::from_secs_f64(args.duration),
         count: args.count,
         whatsat_percent: args.whatsat_percent,
-        prefix: format!("bench{run_id}-{who}-{}-{round}-", mode.as_str()),
+        prefix: if args.read_only {
+            args::READ_ONLY_PREFIX.to_string()
+        } else {
+            format!("bench{run_id}-{who}-{}-{round}-", mode.as_str())
+        },
         op_timeout: Duration::from_secs(5),
+        read_only: args.read_only,
     };
     let e = load::run(&spec(echo, "echo")).await;
     rt::sleep(Duration::from_millis(100)).await;
@@ -260,6 +292,10 @@ fn start_logging(args: &BenchArgs, config: &Config) -> Result<Logs, String> {
         servers: &names,
         level,
         stderr: false,
+        rotation: logging::Rotation {
+            max_bytes: config.log.max_bytes,
+            keep: config.log.keep,
+        },
     })
     .ok();
     if guard.is_none() {

@@ -72,6 +72,10 @@ fn spawn(bin: &Path, dir: &Path, max_connections: usize) -> Result<(Server, Inst
         .arg(&cfg)
         .arg("--log-dir")
         .arg(dir.join("logs"))
+        // Durable, as `herd run` is by default; the previous server was reaped, so the
+        // folder's lock is free.
+        .arg("--data-dir")
+        .arg(dir.join("data"))
         .env_remove("GOOGLE_PLACES_API_KEY")
         .env_remove("HERD_SECRET")
         .stdin(Stdio::null())

@@ -242,6 +242,19 @@ impl Places for Capped {
     }
 }
 
+/// The statuses a lookup can end with (Google's, plus `OTHER` for anything else), so the
+/// metrics' label set stays bounded whatever a service answers.
+pub const STATUSES: [&str; 8] = [
+    "OK",
+    "ZERO_RESULTS",
+    "OVER_QUERY_LIMIT",
+    "REQUEST_DENIED",
+    "INVALID_REQUEST",
+    "UNKNOWN_ERROR",
+    "NOT_FOUND",
+    "OTHER",
+];
+
 /// A deadline in front of a provider: a client never waits longer, and the answer is cut to
 /// the bound.
 pub struct Guarded {
@@ -249,6 +262,8 @@ pub struct Guarded {
     inner: Arc<dyn Places>,
     /// Longest a client waits.
     deadline: Duration,
+    /// Lookups answered, by status (indexes of [`STATUSES`]), for the metrics.
+    answered: [std::sync::atomic::AtomicU64; STATUSES.len()],
 }
 
 impl Guarded {
@@ -259,7 +274,20 @@ impl Guarded {
 
     /// `inner` (already capped where that matters) behind a deadline.
     pub fn with_deadline(inner: Arc<dyn Places>, deadline: Duration) -> Self {
-        Guarded { inner, deadline }
+        Guarded {
+            inner,
+            deadline,
+            answered: Default::default(),
+        }
+    }
+
+    /// Lookups answered so far, by status (every entry of [`STATUSES`], in that order).
+    pub fn answered(&self) -> Vec<(&'static str, u64)> {
+        STATUSES
+            .iter()
+            .zip(&self.answered)
+            .map(|(s, n)| (*s, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 
     /// The provider's name.
@@ -286,6 +314,12 @@ impl Guarded {
             ),
         };
         cut_to_bound(&mut doc, bound);
+        let status = status_of(&doc);
+        let i = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.answered[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         doc
     }
 }
@@ -358,6 +392,18 @@ mod tests {
         let doc = crate::rt::block_on(p.nearby(q));
         assert_eq!(status_of(&doc), "OK", "{doc}");
         assert_eq!(doc["results"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn answers_are_counted_by_status() {
+        let g = Guarded::new(Arc::new(SlowForOneKm), 4, Duration::from_millis(20));
+        let q = |m: &str| NearbyQuery::new(b"+34-118", m.to_string(), 5).unwrap();
+        crate::rt::block_on(async {
+            g.nearby(q("2000")).await;
+            g.nearby(q("1000")).await; // times out
+        });
+        let got: Vec<_> = g.answered().into_iter().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(got, [("ZERO_RESULTS", 1), ("UNKNOWN_ERROR", 1)]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Record framing for the log and the snapshot. Pure: bytes in, bytes out.
 //!
 //! A record is `len: u32 LE | crc32(payload): u32 LE | payload`, the payload being one AT line
-//! exactly as the origin server produced it. Decoding stops at the first record that is
-//! incomplete (a torn write), too long, or whose checksum does not match (corruption), and
-//! says where the valid prefix ends, so the caller can cut the file there.
+//! exactly as the origin server produced it. [`decode_all`] stops at the first record that is
+//! incomplete (a torn write), too long, or whose checksum does not match (corruption), and says
+//! where the valid prefix ends. [`scan`] goes on past damage: it resynchronises on the next
+//! valid frame, so one corrupt record costs only itself, and it says exactly which byte ranges
+//! it could not read, so the caller can keep them aside.
 
 /// Bytes before each payload.
 pub const HEADER: usize = 8;
@@ -28,6 +30,8 @@ pub enum Damage {
     BadLength,
     /// A checksum that does not match its payload.
     BadChecksum,
+    /// A frame whose checksum holds but whose payload the caller refused (not an AT line).
+    Refused,
 }
 
 impl Damage {
@@ -37,6 +41,7 @@ impl Damage {
             Damage::Torn => "torn record (incomplete write)",
             Damage::BadLength => "corrupt record (impossible length)",
             Damage::BadChecksum => "corrupt record (checksum mismatch)",
+            Damage::Refused => "record that is not an AT line",
         }
     }
 }
@@ -55,6 +60,42 @@ pub fn decode_all(buf: &[u8]) -> (Vec<&[u8]>, usize, Option<Damage>) {
             Err(d) => return (records, at, Some(d)),
         }
     }
+}
+
+/// What [`scan`] found in a buffer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scan<'a> {
+    /// Every valid record, in file order.
+    pub records: Vec<&'a [u8]>,
+    /// The byte ranges that could not be read, in file order, with why each one starts.
+    pub bad: Vec<(std::ops::Range<usize>, Damage)>,
+}
+
+/// Reads every valid record of `buf`. A frame counts only if its checksum holds and `accept`
+/// takes its payload; after damage, decoding resumes at the next offset where such a frame
+/// starts, so a corrupt record in the middle loses only itself. A false resynchronisation needs
+/// a random 32-bit checksum to match and the payload to be accepted.
+pub fn scan<'a>(buf: &'a [u8], accept: impl Fn(&[u8]) -> bool) -> Scan<'a> {
+    let mut out = Scan::default();
+    let mut at = 0;
+    while at < buf.len() {
+        let damage = match decode_one(&buf[at..]) {
+            Ok(Some((payload, used))) if accept(payload) => {
+                out.records.push(payload);
+                at += used;
+                continue;
+            }
+            Ok(Some(_)) => Damage::Refused,
+            Ok(None) => break,
+            Err(d) => d,
+        };
+        let next = (at + 1..buf.len())
+            .find(|&p| matches!(decode_one(&buf[p..]), Ok(Some((payload, _))) if accept(payload)))
+            .unwrap_or(buf.len());
+        out.bad.push((at..next, damage));
+        at = next;
+    }
+    out
 }
 
 /// The first record of `buf` and the bytes it takes; `Ok(None)` on an empty buffer.
@@ -125,5 +166,45 @@ mod tests {
         let mut buf = encoded(&[b"first", b"second"]);
         buf[second + 3] = 0xff;
         check(&buf, &[b"first"], second, Some(Damage::BadLength));
+    }
+
+    fn any(p: &[u8]) -> bool {
+        !p.is_empty()
+    }
+
+    #[test]
+    fn a_scan_resynchronises_after_a_corrupt_record_and_names_the_bytes_it_cut() {
+        let payloads: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("record {i}").into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        let clean = encoded(&refs);
+        let one = HEADER + payloads[0].len();
+        assert_eq!(scan(&clean, any).records, refs);
+        assert!(scan(&clean, any).bad.is_empty());
+        // A flipped byte in record 5 of 10 loses record 5 only.
+        let mut buf = clean.clone();
+        buf[5 * one + HEADER + 3] ^= 0x01;
+        let s = scan(&buf, any);
+        let mut want = refs.clone();
+        want.remove(5);
+        assert_eq!(s.records, want);
+        assert_eq!(s.bad, vec![(5 * one..6 * one, Damage::BadChecksum)]);
+        // A torn tail is one bad range to the end.
+        let s = scan(&clean[..clean.len() - 2], any);
+        assert_eq!(s.records, &refs[..9]);
+        assert_eq!(s.bad, vec![(9 * one..clean.len() - 2, Damage::Torn)]);
+        // Garbage in the middle, and a refused payload (zeros decode as empty records).
+        let mut buf = clean[..2 * one].to_vec();
+        buf.extend_from_slice(&[0u8; 40]);
+        buf.extend_from_slice(&clean[2 * one..]);
+        let s = scan(&buf, any);
+        assert_eq!(s.records, refs);
+        assert_eq!(s.bad, vec![(2 * one..2 * one + 40, Damage::Refused)]);
+        // Nothing valid at all: one range, the whole buffer.
+        let junk = vec![0xabu8; 3000];
+        let s = scan(&junk, any);
+        assert!(s.records.is_empty());
+        assert_eq!(s.bad, vec![(0..3000, Damage::BadLength)]);
     }
 }

@@ -51,7 +51,8 @@ impl Proc {
         c.args(["run", name, "--config"])
             .arg(cfg)
             .arg("--log-dir")
-            .arg(logs);
+            .arg(logs)
+            .arg("--no-data");
         c.env_remove("GOOGLE_PLACES_API_KEY")
             .env_remove("HERD_SECRET");
         for (k, v) in env {

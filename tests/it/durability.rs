@@ -1,5 +1,6 @@
 //! Durability in one process: a server with a data folder reloads what it accepted, a torn
-//! tail is cut, and the replay of a large log is timed.
+//! tail is cut, a corrupt record in the middle costs only itself, and the replay of a large
+//! log is timed.
 
 use std::io::Write;
 use std::time::Instant;
@@ -54,6 +55,44 @@ fn a_restarted_server_serves_what_it_acknowledged_and_cuts_a_torn_tail() {
     h.restart("Solo");
     let out = talk_str(h.addr("Solo"), "WHATSAT after 10 1\n");
     assert!(out.starts_with(r.as_str()), "{out}");
+}
+
+#[test]
+fn a_flipped_byte_mid_log_loses_only_that_record_and_keeps_the_cut_bytes_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = TestHerd::start(alone(dir.path(), Fsync::EverySecond));
+    let acked: Vec<String> = (0..10)
+        .map(|i| {
+            talk_str(
+                h.addr("Solo"),
+                &format!("IAMAT flip{i} +1+1 170000000{i}\n"),
+            )
+        })
+        .collect();
+    h.stop("Solo");
+    let log = dir.path().join("Solo.wal");
+    let mut bytes = std::fs::read(&log).unwrap();
+    // Ten records of the same length: flip a byte inside the fifth one's AT line.
+    let one = bytes.len() / 10;
+    bytes[4 * one + 20] ^= 0x04;
+    std::fs::write(&log, &bytes).unwrap();
+    h.restart("Solo");
+    for (i, at) in acked.iter().enumerate() {
+        let out = talk_str(h.addr("Solo"), &format!("WHATSAT flip{i} 10 1\n"));
+        if i == 4 {
+            assert!(out.starts_with("? "), "the damaged record is lost: {out}");
+        } else {
+            assert!(out.starts_with(at.as_str()), "flip{i}: {out}");
+        }
+    }
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("Solo.wal.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), &bytes[4 * one..5 * one]);
+    assert_eq!(std::fs::metadata(&log).unwrap().len() as usize, 9 * one);
 }
 
 #[test]

@@ -196,6 +196,7 @@ fn a_partitioned_herd_keeps_serving_on_both_sides_and_converges_when_healed() {
                 path_str(&cfg),
                 "--log-dir",
                 path_str(&logs),
+                "--no-data",
             ],
             Some(&["ip", "netns", "exec", &ns]),
             &[("HERD_SECRET", "netns-test-secret-netns-test-secret")],
