@@ -82,7 +82,8 @@ pub struct PeerLink {
     pub received: AtomicU64,
     /// Updates received that changed nothing.
     pub ignored: AtomicU64,
-    /// Times the link came up.
+    /// Times the link came up (a connection replacing a live one, as when both ends dialed
+    /// at once, is not counted: the link never went down).
     pub reconnects: AtomicU64,
     /// Frames dropped for being over the link's limit.
     pub skipped: AtomicU64,
@@ -237,6 +238,7 @@ impl PeerLink {
             }
             old.conn.kill(Kill::Superseded);
         }
+        let came_up = cur.is_none();
         let generation = self.generation.fetch_add(1, Relaxed) + 1;
         *cur = Some(Current {
             generation,
@@ -253,7 +255,9 @@ impl PeerLink {
             s.incarnation.replace(incarnation)
         };
         drop(cur);
-        self.reconnects.fetch_add(1, Relaxed);
+        if came_up {
+            self.reconnects.fetch_add(1, Relaxed);
+        }
         self.ring_changed();
         Some((generation, before))
     }
