@@ -272,10 +272,8 @@ fn run(
         if let Some(m) = metrics {
             let registry = herd::metrics::registry(herd::metrics::Sources {
                 server: handle.server.clone(),
-                // None until src/net counts commands and catch-up into a `Metrics` it owns;
-                // the store's counters likewise need `Server` to hand out `Store::stats`.
-                hot: None,
-                store: None,
+                hot: handle.server.metrics.clone(),
+                store: handle.server.store_stats(),
             });
             let target = handle.server.log_target.clone();
             match herd::metrics::http::serve(m, registry, signals.clone(), target).await {

@@ -77,6 +77,9 @@ pub trait Host {
     fn sent(&mut self, batch: &[Update]);
     /// Catch-up: a run of the neighbour's summary was compared; `queued` entries differ.
     fn compared(&mut self, queued: usize, done: bool);
+    /// Catch-up bytes: our summary and the entries we push (`sent`), or the neighbour's
+    /// summary (received; the entries it pushes look like any update).
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize);
     /// A heartbeat's round trip.
     fn rtt(&mut self, rtt: Duration);
     /// A frame over the limit was dropped.
@@ -267,7 +270,10 @@ impl Session {
                 bits,
                 first,
                 hashes,
-            }) => self.compare(bits, first, &hashes, host),
+            }) => {
+                host.catch_up_bytes(false, line.len() + 1);
+                self.compare(bits, first, &hashes, host);
+            }
             Some(PeerMsg::Ping(n)) => wire::encode(&PeerMsg::Pong(n), &mut self.out),
             Some(PeerMsg::Pong(n)) => {
                 if let Some((seq, at)) = self.ping {
@@ -292,6 +298,7 @@ impl Session {
             Err(end) => return self.close(end),
         };
         let per_line = (self.settings.max_frame.saturating_sub(32) / 17).clamp(1, 512);
+        let before = self.out.len();
         for (first, run) in summary.runs(per_line) {
             let msg = PeerMsg::Summary {
                 bits: summary.bits,
@@ -300,6 +307,7 @@ impl Session {
             };
             wire::encode(&msg, &mut self.out);
         }
+        host.catch_up_bytes(true, self.out.len() - before);
         self.last_heard = now;
         self.ping(now);
     }
@@ -367,17 +375,22 @@ impl Session {
             return;
         }
         while self.out.len() - self.out_pos < HIGH_WATER {
-            let batch: Vec<Update> = if self.catch_up.is_empty() {
-                host.take_updates(BATCH)
-            } else {
+            let catching_up = !self.catch_up.is_empty();
+            let batch: Vec<Update> = if catching_up {
                 let n = self.catch_up.len().min(BATCH);
                 self.catch_up.drain(..n).collect()
+            } else {
+                host.take_updates(BATCH)
             };
             if batch.is_empty() {
                 return;
             }
+            let before = self.out.len();
             for u in &batch {
                 wire::encode(&PeerMsg::Update(&u.at), &mut self.out);
+            }
+            if catching_up {
+                host.catch_up_bytes(true, self.out.len() - before);
             }
             host.sent(&batch);
         }

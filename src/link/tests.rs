@@ -49,6 +49,8 @@ struct Rec {
     rtts: Vec<Duration>,
     /// Frames dropped for length.
     skipped: Vec<usize>,
+    /// Catch-up bytes (sent, received).
+    catch_up: (usize, usize),
 }
 
 impl Host for Rec {
@@ -89,6 +91,13 @@ impl Host for Rec {
     }
     fn skipped(&mut self, bytes: usize) {
         self.skipped.push(bytes);
+    }
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
+        if sent {
+            self.catch_up.0 += bytes;
+        } else {
+            self.catch_up.1 += bytes;
+        }
     }
 }
 
@@ -342,6 +351,13 @@ fn catch_up_sends_only_what_differs_both_ways() {
         hb.applied.len()
     );
     assert_eq!(ha.snapshots, 1);
+    // Each side counts its summary and the entries it pushed as sent, and the other's summary
+    // as received: what A sent is what B received of A's summary plus the entries B applied.
+    let pushed =
+        |applied: &[String]| -> usize { applied.iter().map(|l| "UPDATE \n".len() + l.len()).sum() };
+    assert!(ha.catch_up.1 > 0 && hb.catch_up.1 > 0);
+    assert_eq!(ha.catch_up.0, hb.catch_up.1 + pushed(&hb.applied));
+    assert_eq!(hb.catch_up.0, ha.catch_up.1 + pushed(&ha.applied));
 }
 
 #[test]

@@ -129,9 +129,8 @@ impl Metrics {
 pub struct Sources {
     /// The server, read at scrape time.
     pub server: Arc<Server>,
-    /// The hot-path counters, once the connection and link code feed them (until then `None`,
-    /// so the endpoint shows no series that nothing counts).
-    pub hot: Option<Arc<Metrics>>,
+    /// The counters the connection and link tasks feed.
+    pub hot: Arc<Metrics>,
     /// The store's counters, when the server keeps a data folder.
     pub store: Option<Arc<StoreStats>>,
 }
@@ -147,9 +146,7 @@ pub fn registry(sources: Sources) -> Registry {
         )]
         .into_iter(),
     );
-    if let Some(hot) = &sources.hot {
-        register_hot(&mut r, hot);
-    }
+    register_hot(&mut r, &sources.hot);
     r.register_collector(Box::new(collect::ServerCollector {
         server: sources.server,
         store: sources.store,

@@ -98,6 +98,7 @@ impl Host for LinkHost<'_> {
         });
         // After attach: an update accepted from here on is flooded on this link, and one
         // accepted before is in the summary (and in the snapshot compared with theirs).
+        s.metrics.catch_up_started();
         let (n, summary) = s.node.summary();
         log::info!(target: &s.log_target, "catch-up with {}: sent the summary of {n} clients in {} buckets",
             link.name, summary.buckets.len());
@@ -148,6 +149,10 @@ impl Host for LinkHost<'_> {
         if done {
             log::info!(target: &s.log_target, "catch-up with {}: their summary compared", link.name);
         }
+    }
+
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
+        self.server.metrics.catch_up_bytes(sent, bytes as u64);
     }
 
     fn rtt(&mut self, rtt: Duration) {
@@ -246,8 +251,11 @@ pub(super) async fn run(
                 Poll::Ready(Ok(n)) => {
                     info.bytes_in.fetch_add(n as u64, Relaxed);
                     info.touch();
-                    if let (Some(l), Some(_)) = (&host.link, host.up) {
-                        l.heard();
+                    if let Some(l) = &host.link {
+                        l.bytes_received.fetch_add(n as u64, Relaxed);
+                        if host.up.is_some() {
+                            l.heard();
+                        }
                     }
                     session.received(n, now, &mut host);
                     busy = true;
@@ -282,6 +290,9 @@ pub(super) async fn run(
                     Poll::Ready(Ok(n)) => {
                         info.bytes_out.fetch_add(n as u64, Relaxed);
                         info.touch();
+                        if let Some(l) = &host.link {
+                            l.bytes_sent.fetch_add(n as u64, Relaxed);
+                        }
                         session.consumed(n);
                         stalled_since = None;
                         busy = true;

@@ -89,6 +89,10 @@ pub struct PeerLink {
     pub skipped: AtomicU64,
     /// Catch-up entries queued for this neighbour (their buckets differed).
     pub caught_up: AtomicU64,
+    /// Bytes written on this link's connections (handshake included).
+    pub bytes_sent: AtomicU64,
+    /// Bytes read on this link's connections.
+    pub bytes_received: AtomicU64,
 }
 
 impl PeerLink {
@@ -119,6 +123,8 @@ impl PeerLink {
             reconnects: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
         }
     }
 

@@ -14,11 +14,12 @@ use crate::config::Config;
 use crate::events::{ConnKind, Dir, EventBus, EventKind, LinkState};
 use crate::link::{End, Settings};
 use crate::logging::Bytes;
+use crate::metrics::Metrics;
 use crate::node::{Effects, FromNeighbour, Node};
 use crate::places::Guarded;
 use crate::ratelog::RateLog;
 use crate::state::Update;
-use crate::store::Store;
+use crate::store::{Durable, Store, StoreStats};
 use crate::sync::lock;
 
 /// Server-wide counters, read by the console and the demo.
@@ -66,6 +67,8 @@ pub struct Server {
     pub events: EventBus,
     /// Counters.
     pub stats: Stats,
+    /// What the tasks count for the metrics endpoint (commands, latency, catch-up).
+    pub metrics: Arc<Metrics>,
     /// Open connections.
     pub(super) registry: Registry,
     /// When it started; link sessions count time from here.
@@ -106,6 +109,7 @@ impl Server {
             places,
             events: EventBus::new(name.clone()),
             stats: Stats::default(),
+            metrics: Arc::default(),
             registry: Registry::default(),
             started: Instant::now(),
             log_target: crate::logging::log_target(&name),
@@ -159,14 +163,16 @@ impl Server {
     }
 
     /// Performs what accepting an update calls for: append it to the durable log, then queue
-    /// it for the neighbours the node named.
-    pub(super) fn perform(&self, effects: &Effects) {
-        self.persist(&effects.update);
+    /// it for the neighbours the node named. The ticket completes when the update is durable
+    /// under the fsync policy (at once unless `Always`); `Err` when it could not be appended.
+    pub(super) fn perform(&self, effects: &Effects) -> Result<Durable, String> {
+        let durable = self.persist(&effects.update);
         for i in effects.flood.targets() {
             if let Some(p) = self.peers.get(i) {
                 p.enqueue(effects.update.clone());
             }
         }
+        durable
     }
 
     /// Merges an AT line from `link`, performs what it calls for, and accounts for it;
@@ -176,7 +182,9 @@ impl Server {
         self.stats.floods_received.fetch_add(1, Relaxed);
         let (update, outcome) = match self.node.neighbour_update(link.index, at) {
             FromNeighbour::Applied(effects) => {
-                self.perform(&effects);
+                // Not acknowledged to anyone: nothing waits for its ticket (a failed append
+                // was logged; the neighbours still have it).
+                let _ = self.perform(&effects);
                 (effects.update, "applied")
             }
             FromNeighbour::Held(held) => {
@@ -207,16 +215,19 @@ impl Server {
         Ok(())
     }
 
-    /// Appends an accepted update to the log (synced at once under `Fsync::Always`), and
-    /// compacts the log when it has grown past its bound. Runs before the IAMAT reply is written.
-    fn persist(&self, update: &Update) {
-        let Some(store) = &self.store else { return };
+    /// Appends an accepted update to the log, and compacts the log when it has grown past its
+    /// bound. Runs before the IAMAT reply is written; under `Fsync::Always` the reply also
+    /// waits for the returned ticket (one fsync shared by every append waiting).
+    fn persist(&self, update: &Update) -> Result<Durable, String> {
+        let Some(store) = &self.store else {
+            return Ok(Durable::done());
+        };
         let mut store = lock(store);
-        if let Err(e) = store.append(&update.at) {
-            log::error!(target: &self.log_target, "cannot append to {}: {e}; {} is not durable",
-                store.log_path().display(), Bytes(&update.at));
-            return;
-        }
+        let ticket = store.submit(&update.at).map_err(|e| {
+            let why = format!("cannot append to {}: {e}", store.log_path().display());
+            log::error!(target: &self.log_target, "{why}; {} is not durable", Bytes(&update.at));
+            why
+        })?;
         let clients = self.node.len();
         if store.should_compact(clients) {
             // The table is copied while the store is locked: an update applied after the copy
@@ -231,6 +242,12 @@ impl Server {
                 Err(e) => log::error!(target: &self.log_target, "compaction failed: {e}"),
             }
         }
+        Ok(ticket)
+    }
+
+    /// The store's counters, when the server keeps a data folder (metrics).
+    pub fn store_stats(&self) -> Option<Arc<StoreStats>> {
+        self.store.as_ref().map(|s| lock(s).stats())
     }
 
     /// Forces appended updates to the disk.

@@ -179,13 +179,7 @@ fn start_with(
         server.peers.iter().map(|p| format!("{}@{}{}", p.name, p.addr, if p.we_own { " (we own)" } else { "" }))
             .collect::<Vec<_>>().join(", "));
     if let (Some(r), Some(dir)) = (&replay, &server.config.store.dir) {
-        for (path, offset, dropped, damage) in &r.cut {
-            log::warn!(target: &server.log_target, "{}: {} at offset {offset}; cut it off ({dropped} bytes dropped)",
-                path.display(), damage.as_str());
-        }
-        if r.skipped > 0 {
-            log::warn!(target: &server.log_target, "{} records were not AT lines and were skipped", r.skipped);
-        }
+        // Repairs were logged by the store as it made them.
         log::info!(target: &server.log_target,
             "restored {} clients from {} ({} snapshot + {} log records) in {:?}; fsync {:?}",
             server.clients_known(), dir.display(), r.snapshot_records, r.log_records, r.took,
