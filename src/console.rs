@@ -480,9 +480,8 @@ pub async fn run_single(server: Arc<Server>, stop: Stop) -> Result<(), String> {
 }
 
 /// Runs the console over a whole in-process herd until `q`, Ctrl-C or a signal.
-pub async fn run_herd(herd: Arc<LocalHerd>, stop: Stop) -> Result<(), String> {
-    let title = "herd".to_string();
-    run(Bridge::new(Source::Herd(herd)), title, stop).await
+pub async fn run_herd(herd: Arc<LocalHerd>, title: &str, stop: Stop) -> Result<(), String> {
+    run(Bridge::new(Source::Herd(herd)), title.to_string(), stop).await
 }
 
 /// The bridge over a herd, for tests that drive the console model without a terminal.

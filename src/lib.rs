@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod bench;
+pub mod cli_client;
 pub mod config;
 pub mod console;
 pub mod demo;
@@ -14,6 +15,7 @@ pub mod events;
 pub mod herd;
 pub mod logging;
 pub mod net;
+pub mod out;
 pub mod outbox;
 pub mod places;
 pub mod protocol;
