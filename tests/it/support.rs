@@ -183,3 +183,23 @@ pub fn assert_at(reply: &str, server: &str, client: &str, loc: &str, time: &str)
     assert_eq!(frac.len(), 9, "{diff}");
     assert!(frac.bytes().all(|b| b.is_ascii_digit()), "{diff}");
 }
+
+/// Checks a test's prerequisite (tmux, root, network namespaces): `missing` says what is
+/// missing, if anything. Where `CI` is set the test fails, since CI installs what the tests
+/// need; elsewhere it is skipped, and says so on the terminal itself (libtest captures only
+/// `print!` and `eprint!`, so a plain `eprintln!` would show only with `--nocapture`).
+pub fn prerequisite(test: &str, missing: Option<String>) -> bool {
+    let Some(reason) = missing else {
+        return true;
+    };
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "{test}: {reason} (CI is set, so this fails instead of skipping)"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (set CI=1 to make this a failure)"
+    );
+    false
+}
