@@ -233,23 +233,19 @@ fn interactive(target: &str, timeout: Duration) -> Result<(), String> {
             continue;
         }
         let _ = editor.add_history_entry(line.as_str());
-        let c = match conn.take() {
-            Some(c) => c,
-            None => match connect(target, timeout) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("herd client: {e}");
-                    continue;
-                }
-            },
+        // After a failure the connection is gone: the next line opens a new one.
+        let mut c = match conn.take().map_or_else(|| connect(target, timeout), Ok) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("herd client: {e}");
+                continue;
+            }
         };
-        let mut c = c;
         match c.exchange(&expand_now(&line, SystemTime::now())) {
             Ok(reply) => {
                 out::print_bytes(&reply)?;
                 conn = Some(c);
             }
-            // The next line connects again.
             Err(e) => eprintln!("herd client: {e}"),
         }
     }
