@@ -5,7 +5,7 @@
 //! optional field has a documented default, so a config can be as short as the server list and
 //! the links. Errors name the file, the field and what is wrong.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -271,20 +271,33 @@ impl Default for StoreConfig {
 /// The data folder `herd run` uses when neither the config nor `--data-dir` names one.
 pub const DEFAULT_DATA_DIR: &str = "herd-data";
 
-/// A config that cannot be used: the file, the field and what is wrong.
+/// Longest server name: it goes into AT replies and file names (`<Name>.log`, `<Name>.wal`,
+/// `<Name>.snap.tmp`), so it must stay far below a file system's 255-byte name limit.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Largest `limits.max_line`: a line is buffered whole, per connection, so this bounds memory.
+pub const MAX_LINE_LIMIT: usize = 1 << 20;
+
+/// A config that cannot be used: the file and every problem found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The file it came from (`<embedded>` for the built-in default).
+    /// The file it came from (`<embedded ...>` for the built-in default).
     pub file: String,
-    /// The field path, e.g. `links[2]`, or `line 4, column 7` for a parse error.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
+    /// Each problem as (field, reason): the field path, e.g. `links[2]`, or `line 4, column 7`
+    /// for a parse error; never empty.
+    pub problems: Vec<(String, String)>,
 }
 
 impl fmt::Display for ConfigError {
+    /// One line per problem: `file: field: reason`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file, self.field, self.message)
+        for (i, (field, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {field}: {message}", self.file)?;
+        }
+        Ok(())
     }
 }
 
@@ -296,8 +309,7 @@ impl Config {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
-            field: "file".into(),
-            message: format!("cannot read: {e}"),
+            problems: vec![("file".into(), format!("cannot read: {e}"))],
         })?;
         Config::parse(&text, &file)
     }
@@ -311,80 +323,109 @@ impl Config {
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let cfg: Config = ron::from_str(text).map_err(|e| ConfigError {
             file: file.into(),
-            field: format!("line {}, column {}", e.span.start.line, e.span.start.col),
-            message: e.code.to_string(),
+            problems: vec![(
+                format!("line {}, column {}", e.span.start.line, e.span.start.col),
+                e.code.to_string(),
+            )],
         })?;
-        cfg.validate().map_err(|(field, message)| ConfigError {
-            file: file.into(),
-            field,
-            message,
-        })?;
-        Ok(cfg)
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError {
+                file: file.into(),
+                problems,
+            })
+        }
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    /// Every problem of a parsed config, as (field, reason), in field order; empty when the
+    /// config is usable. A check that finds a problem records it and goes on.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut errs: Vec<(String, String)> = Vec::new();
+        let mut err = |field: &str, message: String| errs.push((field.to_string(), message));
         if self.servers.is_empty() {
-            return Err(("servers".into(), "at least one server is needed".into()));
+            err("servers", "at least one server is needed".into());
         }
         let mut names = HashSet::new();
         let mut addrs = HashSet::new();
         for (i, s) in self.servers.iter().enumerate() {
             let field = format!("servers[{i}]");
             if s.name.is_empty() || s.name.bytes().any(|b| !b.is_ascii_graphic()) {
-                return Err((
-                    format!("{field}.name"),
+                err(
+                    &format!("{field}.name"),
                     format!(
                         "{:?} is not a valid name (printable ASCII, no spaces)",
                         s.name
                     ),
-                ));
+                );
+            } else if s.name.len() > MAX_NAME_LEN {
+                err(
+                    &format!("{field}.name"),
+                    format!(
+                        "a name of {} characters is too long (at most {MAX_NAME_LEN}: it names the log file)",
+                        s.name.len()
+                    ),
+                );
+            } else if s.name.contains('/') {
+                err(
+                    &format!("{field}.name"),
+                    format!("{:?} contains '/', which cannot be in a file name", s.name),
+                );
             }
             if !names.insert(s.name.as_str()) {
-                return Err((
-                    format!("{field}.name"),
+                err(
+                    &format!("{field}.name"),
                     format!("duplicate server name {:?}", s.name),
-                ));
+                );
             }
-            let addr: SocketAddr = s.listen.parse().map_err(|_| {
-                (
-                    format!("{field}.listen"),
+            // A peer address derived from a bad or duplicate client address would only
+            // repeat that problem.
+            let mut derived_ok = s.peer_listen.is_some();
+            match s.listen.parse::<SocketAddr>() {
+                Err(_) => err(
+                    &format!("{field}.listen"),
                     format!("{:?} is not an IP:port address", s.listen),
-                )
-            })?;
-            let peer = peer_listen(s).map_err(|m| (format!("{field}.peer_listen"), m))?;
-            for (what, a) in [("listen", addr), ("peer_listen", peer)] {
-                if a.port() != 0 && !addrs.insert(a) {
-                    return Err((
-                        format!("{field}.{what}"),
-                        format!("duplicate address {a} (also used by this or another server)"),
-                    ));
-                }
+                ),
+                Ok(addr) if addr.port() != 0 && !addrs.insert(addr) => err(
+                    &format!("{field}.listen"),
+                    format!("duplicate address {addr} (also used by this or another server)"),
+                ),
+                Ok(_) => derived_ok = true,
+            }
+            match peer_listen(s) {
+                _ if !derived_ok => {}
+                Err(m) => err(&format!("{field}.peer_listen"), m),
+                Ok(peer) if peer.port() != 0 && !addrs.insert(peer) => err(
+                    &format!("{field}.peer_listen"),
+                    format!("duplicate address {peer} (also used by this or another server)"),
+                ),
+                Ok(_) => {}
             }
         }
         let mut pairs = HashSet::new();
         for (i, (a, b)) in self.links.iter().enumerate() {
             let field = format!("links[{i}]");
-            for n in [a, b] {
-                if !names.contains(n.as_str()) {
-                    return Err((field, format!("unknown server {n:?}")));
-                }
-            }
-            if a == b {
-                return Err((field, format!("{a:?} cannot link to itself")));
-            }
-            let key = if a < b { (a, b) } else { (b, a) };
-            if !pairs.insert(key) {
-                return Err((field, format!("duplicate link {a:?}-{b:?}")));
+            let unknown: Vec<&String> = [a, b]
+                .into_iter()
+                .filter(|n| !names.contains(n.as_str()))
+                .collect();
+            if let Some(n) = unknown.first() {
+                err(&field, format!("unknown server {n:?}"));
+            } else if a == b {
+                err(&field, format!("{a:?} cannot link to itself"));
+            } else if !pairs.insert(if a < b { (a, b) } else { (b, a) }) {
+                err(&field, format!("duplicate link {a:?}-{b:?}"));
             }
         }
         if log::LevelFilter::from_str_opt(&self.log.level).is_none() {
-            return Err((
-                "log.level".into(),
+            err(
+                "log.level",
                 format!(
                     "{:?} is not one of off, error, warn, info, debug, trace",
                     self.log.level
                 ),
-            ));
+            );
         }
         let t = &self.timings;
         for (name, v) in [
@@ -400,73 +441,97 @@ impl Config {
             ("timings.write_timeout_ms", t.write_timeout_ms),
         ] {
             if v == 0 {
-                return Err((name.into(), "must be greater than 0".into()));
+                err(name, "must be greater than 0".into());
             }
         }
-        if t.peer_timeout_ms <= t.heartbeat_ms {
-            return Err((
-                "timings.peer_timeout_ms".into(),
+        if t.heartbeat_ms > 0 && t.peer_timeout_ms > 0 && t.peer_timeout_ms <= t.heartbeat_ms {
+            err(
+                "timings.peer_timeout_ms",
                 "must be greater than timings.heartbeat_ms".into(),
-            ));
+            );
         }
-        if self.limits.max_line < 64 {
-            return Err(("limits.max_line".into(), "must be at least 64".into()));
+        if !(64..=MAX_LINE_LIMIT).contains(&self.limits.max_line) {
+            err(
+                "limits.max_line",
+                format!(
+                    "{} is outside 64..={MAX_LINE_LIMIT} (a line is buffered whole, so this bounds memory)",
+                    self.limits.max_line
+                ),
+            );
         }
-        if self.limits.max_connections == 0 || self.limits.max_clients == 0 {
-            return Err((
-                "limits".into(),
-                "max_connections and max_clients must be greater than 0".into(),
-            ));
+        if self.limits.max_connections == 0 {
+            err("limits.max_connections", "must be greater than 0".into());
         }
-        if let Some(secret) = &self.secret {
-            check_secret(secret).map_err(|m| ("secret".to_string(), m))?;
+        if self.limits.max_clients == 0 {
+            err("limits.max_clients", "must be greater than 0".into());
+        }
+        if let Some(Err(m)) = self.secret.as_deref().map(check_secret) {
+            err("secret", m);
         }
         if self.store.compact_factor < 2 {
-            return Err(("store.compact_factor".into(), "must be at least 2".into()));
+            err("store.compact_factor", "must be at least 2".into());
         }
         if self.places.max_concurrent == 0 {
-            return Err((
-                "places.max_concurrent".into(),
-                "must be greater than 0".into(),
-            ));
+            err("places.max_concurrent", "must be greater than 0".into());
         }
         if !(self.places.cache_grid_deg > 0.0 && self.places.cache_grid_deg <= 1.0) {
-            return Err(("places.cache_grid_deg".into(), "must be in (0, 1]".into()));
+            err("places.cache_grid_deg", "must be in (0, 1]".into());
         }
-        self.validate_ops()
+        self.validate_ops(&mut err);
+        errs
     }
 
     /// The operator's settings: metrics addresses and log rotation.
-    fn validate_ops(&self) -> Result<(), (String, String)> {
+    fn validate_ops(&self, err: &mut impl FnMut(&str, String)) {
         let mut taken: HashSet<SocketAddr> = self
             .servers
             .iter()
-            .filter_map(|s| s.listen.parse().ok())
+            .flat_map(|s| [s.listen.parse().ok(), peer_listen(s).ok()])
+            .flatten()
             .filter(|a: &SocketAddr| a.port() != 0)
             .collect();
         for (i, s) in self.servers.iter().enumerate() {
             let Some(m) = &s.metrics_listen else { continue };
             let field = format!("servers[{i}].metrics_listen");
-            let addr: SocketAddr = m
-                .parse()
-                .map_err(|_| (field.clone(), format!("{m:?} is not an IP:port address")))?;
-            if addr.port() != 0 && !taken.insert(addr) {
-                return Err((
-                    field,
+            match m.parse::<SocketAddr>() {
+                Err(_) => err(&field, format!("{m:?} is not an IP:port address")),
+                Ok(addr) if addr.port() != 0 && !taken.insert(addr) => err(
+                    &field,
                     format!("duplicate address {addr} (also used by another listener)"),
-                ));
+                ),
+                Ok(_) => {}
             }
         }
         if self.log.max_bytes != 0 && self.log.max_bytes < 4096 {
-            return Err((
-                "log.max_bytes".into(),
+            err(
+                "log.max_bytes",
                 "must be 0 (never rotate) or at least 4096".into(),
-            ));
+            );
         }
         if self.log.keep == 0 || self.log.keep > 1000 {
-            return Err(("log.keep".into(), "must be within 1..=1000".into()));
+            err("log.keep", "must be within 1..=1000".into());
         }
-        Ok(())
+    }
+
+    /// Shortest hop counts between every pair of servers over the links (breadth-first);
+    /// a pair missing from the map is not connected. `(a, a)` is 0.
+    pub fn hop_counts(&self) -> HashMap<(String, String), usize> {
+        let mut out = HashMap::new();
+        for s in &self.servers {
+            let mut seen = HashMap::from([(s.name.clone(), 0usize)]);
+            let mut queue = VecDeque::from([s.name.clone()]);
+            while let Some(n) = queue.pop_front() {
+                let d = seen[&n];
+                for m in self.neighbours(&n) {
+                    if !seen.contains_key(&m) {
+                        seen.insert(m.clone(), d + 1);
+                        queue.push_back(m);
+                    }
+                }
+            }
+            out.extend(seen.into_iter().map(|(to, d)| ((s.name.clone(), to), d)));
+        }
+        out
     }
 
     /// The server called `name`.
@@ -516,8 +581,7 @@ impl Config {
             Ok(s) if !s.is_empty() => {
                 check_secret(&s).map_err(|message| ConfigError {
                     file: "environment".into(),
-                    field: "HERD_SECRET".into(),
-                    message,
+                    problems: vec![("HERD_SECRET".into(), message)],
                 })?;
                 Some(s)
             }
@@ -704,8 +768,77 @@ mod tests {
     fn parse_errors_carry_line_and_column() {
         let err = Config::parse("(\n  servers: [],\n  linkz: [],\n)", "bad.ron").unwrap_err();
         assert_eq!(err.file, "bad.ron");
-        assert!(err.field.starts_with("line 3, column"), "{err}");
-        assert!(err.message.contains("linkz"), "{err}");
+        let [(field, message)] = &err.problems[..] else {
+            panic!("one parse error: {err}");
+        };
+        assert!(field.starts_with("line 3, column"), "{err}");
+        assert!(message.contains("linkz"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let long = "N".repeat(MAX_NAME_LEN + 1);
+        let text = format!(
+            r#"(servers: [(name: "{long}", listen: "127.0.0.1:1"), (name: "a/b", listen: "nowhere")],
+               links: [("A", "B"), ("a/b", "a/b")], limits: (max_line: 18446744073709551615),
+               timings: (heartbeat_ms: 0))"#
+        );
+        let err = Config::parse(&text, "t.ron").unwrap_err();
+        let fields: Vec<&str> = err.problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "servers[0].name",
+                "servers[1].name",
+                "servers[1].listen",
+                "links[0]",
+                "links[1]",
+                "timings.heartbeat_ms",
+                "limits.max_line"
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 7, "{text}");
+        assert!(text.lines().all(|l| l.starts_with("t.ron: ")), "{text}");
+        assert!(
+            text.contains("65 characters is too long (at most 64"),
+            "{text}"
+        );
+        assert!(text.contains("\"a/b\" contains '/'"), "{text}");
+        assert!(
+            text.contains("18446744073709551615 is outside 64..=1048576"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn max_line_is_bounded_both_ways() {
+        for (v, ok) in [
+            (63, false),
+            (64, true),
+            (MAX_LINE_LIMIT, true),
+            (MAX_LINE_LIMIT + 1, false),
+        ] {
+            let text = format!("({TWO}, links: [], limits: (max_line: {v}))");
+            assert_eq!(Config::parse(&text, "t.ron").is_ok(), ok, "max_line {v}");
+        }
+    }
+
+    #[test]
+    fn hop_counts_follow_the_links() {
+        let cfg = Config::embedded().unwrap();
+        let h = cfg.hop_counts();
+        let d = |a: &str, b: &str| h[&(a.to_string(), b.to_string())];
+        assert_eq!(d("Clark", "Clark"), 0);
+        assert_eq!(d("Clark", "Bona"), 1);
+        assert_eq!(d("Clark", "Jaquez"), 1);
+        assert_eq!(d("Clark", "Bailey"), 2);
+        assert_eq!(d("Clark", "Campbell"), 2);
+        assert_eq!(d("Bailey", "Jaquez"), 2);
+        assert_eq!(h.len(), 25, "every pair of the connected herd");
+        let split = Config::parse(&format!("({TWO}, links: [])"), "t.ron").unwrap();
+        assert_eq!(split.hop_counts().get(&("A".into(), "B".into())), None);
     }
 
     #[test]

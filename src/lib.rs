@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod bench;
+pub mod cli_client;
 pub mod config;
 pub mod console;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod out;
 pub mod outbox;
 pub mod places;
 pub mod protocol;

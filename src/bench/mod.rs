@@ -30,11 +30,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let report = measure(&args)?;
     if args.json {
         let text = serde_json::to_string(&report).map_err(|e| format!("report: {e}"))?;
-        println!("{text}");
+        crate::out::print(&format!("{text}\n"))
     } else {
-        print!("{}", report.text());
+        crate::out::print(&report.text())
     }
-    Ok(())
 }
 
 /// Runs the phases `args` asks for and returns what they found.

@@ -4,6 +4,7 @@
 mod bench;
 mod binary;
 mod catchup;
+mod cli;
 mod client;
 mod console;
 mod diskfull;

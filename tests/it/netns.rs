@@ -161,16 +161,18 @@ fn until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_partitioned_herd_keeps_serving_on_both_sides_and_converges_when_healed() {
+fn a_partitioned_herd_keeps_serving_on_both_sides_and_converges_when_healed_needs_root() {
+    const TEST: &str = "netns test";
     // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("netns test skipped: needs root for `ip netns`");
+    let root = unsafe { libc::geteuid() } == 0;
+    let missing = (!root).then(|| "needs root for `ip netns`".to_string());
+    if !crate::support::prerequisite(TEST, missing) {
         return;
     }
     let mut net = match Net::setup() {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("netns test skipped: cannot build namespaces ({e})");
+            crate::support::prerequisite(TEST, Some(format!("cannot build namespaces ({e})")));
             return;
         }
     };
