@@ -281,7 +281,12 @@ pub(super) async fn run(
                 return Poll::Pending;
             }
             yielded = false;
-            session.fill(&mut host);
+            // Floods leave the outbox only when the last write is done: while they wait there,
+            // a copy arriving from another path can still cancel them, and the next write
+            // carries more of them at once.
+            if session.output().is_empty() {
+                session.fill(&mut host);
+            }
             while !session.output().is_empty() && session.end().is_none() {
                 match Pin::new(&mut stream).poll_write(cx, session.output()) {
                     Poll::Ready(Ok(0)) => {
