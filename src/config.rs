@@ -158,6 +158,9 @@ pub struct Timings {
     pub heartbeat_ms: u64,
     /// A link that hears nothing for this long is dropped. Default 2000.
     pub peer_timeout_ms: u64,
+    /// Each link sends a summary of its table this often, so whatever a lost connection kept
+    /// from a neighbour reaches it anyway (only differing buckets travel). Default 30000.
+    pub resync_ms: u64,
     /// A link that stays down this long is logged as a warning (before that, a neighbour that
     /// is not up yet is "waiting for"). Default 10000.
     pub link_down_warn_ms: u64,
@@ -185,6 +188,7 @@ impl Default for Timings {
         Timings {
             heartbeat_ms: 500,
             peer_timeout_ms: 2000,
+            resync_ms: 30_000,
             link_down_warn_ms: 10_000,
             backoff_initial_ms: 50,
             backoff_max_ms: 1000,
@@ -372,6 +376,11 @@ impl Config {
                     &format!("{field}.name"),
                     format!("{:?} contains '/', which cannot be in a file name", s.name),
                 );
+            } else if s.name.contains(',') {
+                err(
+                    &format!("{field}.name"),
+                    format!("{:?} contains ',', which separates names on links", s.name),
+                );
             }
             if !names.insert(s.name.as_str()) {
                 err(
@@ -432,6 +441,7 @@ impl Config {
             ("timings.heartbeat_ms", t.heartbeat_ms),
             ("timings.peer_timeout_ms", t.peer_timeout_ms),
             ("timings.link_down_warn_ms", t.link_down_warn_ms),
+            ("timings.resync_ms", t.resync_ms),
             ("timings.backoff_initial_ms", t.backoff_initial_ms),
             ("timings.backoff_max_ms", t.backoff_max_ms),
             ("timings.connect_timeout_ms", t.connect_timeout_ms),

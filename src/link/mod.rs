@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::digest::{Digest, Reconcile};
 use crate::frame::{Framed, LineBuf, Overlong};
-use crate::state::Update;
+use crate::outbox::{Outgoing, Seen};
 use crate::wire::{self, Nonce, PeerMsg};
 
 use end::escaped;
@@ -57,6 +57,9 @@ pub struct Settings {
     /// The longest frame the link carries (see [`crate::wire::max_frame`]); longer ones are
     /// skipped, not fatal.
     pub max_frame: usize,
+    /// A link sends its summary again this often, so that anything a lost connection or a
+    /// skipped copy kept from the neighbour reaches it anyway.
+    pub resync: Duration,
 }
 
 /// What the session needs from the server it belongs to.
@@ -67,14 +70,17 @@ pub trait Host {
     /// the summary of the table, computed after that (so every update is either in the summary
     /// or flooded on the link); `Err` when this connection must not become the link.
     fn up(&mut self, neighbour: &str, incarnation: u64) -> Result<Digest, End>;
-    /// An UPDATE's AT line arrived; `Err(reason)` if it is malformed (the link ends).
-    fn update(&mut self, at: &[u8]) -> Result<(), String>;
+    /// An UPDATE arrived: its AT line, and the servers it says were sent it already (`seen`,
+    /// comma-separated names); `Err(reason)` if it is malformed (the link ends).
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String>;
     /// Every update held now, to compare with the neighbour's summary.
-    fn snapshot(&mut self) -> Vec<Update>;
+    fn snapshot(&mut self) -> Vec<crate::state::Update>;
+    /// The summary of the table now, for a periodic or requested resync.
+    fn summary(&mut self) -> Digest;
     /// At most `max` flooded updates waiting for this neighbour.
-    fn take_updates(&mut self, max: usize) -> Vec<Update>;
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing>;
     /// A batch of updates (flooded or catch-up) was encoded for sending.
-    fn sent(&mut self, batch: &[Update]);
+    fn sent(&mut self, batch: &[Outgoing]);
     /// Catch-up: a run of the neighbour's summary was compared; `queued` entries differ.
     fn compared(&mut self, queued: usize, done: bool);
     /// Catch-up bytes: our summary and the entries we push (`sent`), or the neighbour's
@@ -114,7 +120,9 @@ pub struct Session {
     /// Our table regrouped at the neighbour's summary granularity, while its summary arrives.
     reconcile: Option<Reconcile>,
     /// Entries whose buckets differ, waiting to be sent (ahead of floods).
-    catch_up: VecDeque<Update>,
+    catch_up: VecDeque<crate::state::Update>,
+    /// When our summary goes out again (once up).
+    next_resync: Duration,
     /// How it ended, once it has.
     end: Option<End>,
 }
@@ -166,6 +174,7 @@ impl Session {
             seq: 0,
             reconcile: None,
             catch_up: VecDeque::new(),
+            next_resync: now,
             end: None,
         }
     }
@@ -261,8 +270,8 @@ impl Session {
             return;
         }
         match wire::decode(line) {
-            Some(PeerMsg::Update(at)) => {
-                if let Err(why) = host.update(at) {
+            Some(PeerMsg::Update { seen, at }) => {
+                if let Err(why) = host.update(at, seen) {
                     self.close(End::Malformed(format!("{why}: {}", escaped(at))));
                 }
             }
@@ -297,6 +306,14 @@ impl Session {
             Ok(s) => s,
             Err(end) => return self.close(end),
         };
+        self.send_summary(&summary, host);
+        self.last_heard = now;
+        self.next_resync = now + self.settings.resync;
+        self.ping(now);
+    }
+
+    /// Sends our summary: the neighbour pushes every entry of the buckets that differ.
+    fn send_summary(&mut self, summary: &Digest, host: &mut dyn Host) {
         let per_line = (self.settings.max_frame.saturating_sub(32) / 17).clamp(1, 512);
         let before = self.out.len();
         for (first, run) in summary.runs(per_line) {
@@ -308,15 +325,20 @@ impl Session {
             wire::encode(&msg, &mut self.out);
         }
         host.catch_up_bytes(true, self.out.len() - before);
-        self.last_heard = now;
-        self.ping(now);
+    }
+
+    /// Asks for our summary to go out within `delay` (a neighbour link was lost: a copy this
+    /// neighbour skipped because the lost one was to carry it comes back this way).
+    pub fn request_resync(&mut self, now: Duration, delay: Duration) {
+        self.next_resync = self.next_resync.min(now + delay);
     }
 
     /// Compares a run of the neighbour's summary with our table and queues the entries of
     /// every bucket that differs.
     fn compare(&mut self, bits: u8, first: u32, hashes: &[u64], host: &mut dyn Host) {
+        // A summary starts at bucket 0: each one is compared with the table as it is then.
         let r = match &mut self.reconcile {
-            Some(r) if r.bits == bits => r,
+            Some(r) if r.bits == bits && first != 0 => r,
             slot => slot.insert(Reconcile::new(host.snapshot().into_iter(), bits)),
         };
         let mut queued = 0usize;
@@ -345,14 +367,16 @@ impl Session {
             return None;
         }
         if self.is_up() {
-            Some(self.next_ping.min(self.last_heard + self.settings.silence))
+            let next = self.next_ping.min(self.next_resync);
+            Some(next.min(self.last_heard + self.settings.silence))
         } else {
             Some(self.started + self.settings.handshake)
         }
     }
 
-    /// Time has come to `now`: end a handshake or a link that went quiet, send a due PING.
-    pub fn on_timer(&mut self, now: Duration) {
+    /// Time has come to `now`: end a handshake or a link that went quiet, send a due PING or
+    /// a due summary.
+    pub fn on_timer(&mut self, now: Duration, host: &mut dyn Host) {
         if self.end.is_some() {
             return;
         }
@@ -364,8 +388,15 @@ impl Session {
         }
         if now >= self.last_heard + self.settings.silence {
             self.close(End::Silent(self.settings.silence));
-        } else if now >= self.next_ping {
+            return;
+        }
+        if now >= self.next_ping {
             self.ping(now);
+        }
+        if now >= self.next_resync {
+            let summary = host.summary();
+            self.send_summary(&summary, host);
+            self.next_resync = now + self.settings.resync;
         }
     }
 
@@ -376,9 +407,16 @@ impl Session {
         }
         while self.out.len() - self.out_pos < HIGH_WATER {
             let catching_up = !self.catch_up.is_empty();
-            let batch: Vec<Update> = if catching_up {
+            let batch: Vec<Outgoing> = if catching_up {
                 let n = self.catch_up.len().min(BATCH);
-                self.catch_up.drain(..n).collect()
+                let none = Seen::from(&b""[..]);
+                self.catch_up
+                    .drain(..n)
+                    .map(|update| Outgoing {
+                        update,
+                        seen: none.clone(),
+                    })
+                    .collect()
             } else {
                 host.take_updates(BATCH)
             };
@@ -386,8 +424,12 @@ impl Session {
                 return;
             }
             let before = self.out.len();
-            for u in &batch {
-                wire::encode(&PeerMsg::Update(&u.at), &mut self.out);
+            for o in &batch {
+                let msg = PeerMsg::Update {
+                    seen: &o.seen,
+                    at: &o.update.at,
+                };
+                wire::encode(&msg, &mut self.out);
             }
             if catching_up {
                 host.catch_up_bytes(true, self.out.len() - before);

@@ -18,6 +18,7 @@ use super::Server;
 use crate::digest::Digest;
 use crate::events::{Dir, EventKind, LinkState};
 use crate::link::{End, Host, Session};
+use crate::outbox::Outgoing;
 use crate::rt;
 use crate::state::Update;
 
@@ -105,10 +106,10 @@ impl Host for LinkHost<'_> {
         Ok(summary)
     }
 
-    fn update(&mut self, at: &[u8]) -> Result<(), String> {
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String> {
         self.info.lines_in.fetch_add(1, Relaxed);
         match &self.link {
-            Some(link) => self.server.receive_update(link, at),
+            Some(link) => self.server.receive_update(link, at, seen),
             None => Err("an update before the handshake".into()),
         }
     }
@@ -117,11 +118,16 @@ impl Host for LinkHost<'_> {
         self.server.node.snapshot()
     }
 
-    fn take_updates(&mut self, max: usize) -> Vec<Update> {
+    fn summary(&mut self) -> Digest {
+        self.server.metrics.catch_up_started();
+        self.server.node.summary().1
+    }
+
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
         self.link.as_ref().map_or_else(Vec::new, |l| l.take(max))
     }
 
-    fn sent(&mut self, batch: &[Update]) {
+    fn sent(&mut self, batch: &[Outgoing]) {
         let (Some(link), s) = (&self.link, self.server) else {
             return;
         };
@@ -129,12 +135,12 @@ impl Host for LinkHost<'_> {
         self.info.lines_out.fetch_add(n, Relaxed);
         link.sent.fetch_add(n, Relaxed);
         s.stats.floods_sent.fetch_add(n, Relaxed);
-        for u in batch {
-            log::info!(target: &s.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&u.at));
+        for o in batch {
+            log::debug!(target: &s.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&o.update.at));
             s.events.publish(|| EventKind::Flood {
                 peer: link.name.clone(),
                 dir: Dir::Out,
-                at: u.at.clone(),
+                at: o.update.at.clone(),
                 applied: true,
             });
         }
@@ -145,9 +151,11 @@ impl Host for LinkHost<'_> {
             return;
         };
         link.caught_up.fetch_add(queued as u64, Relaxed);
-        log::debug!(target: &s.log_target, "catch-up with {}: {queued} updates queued", link.name);
+        if queued > 0 {
+            log::info!(target: &s.log_target, "catch-up with {}: {queued} updates of buckets that differ queued", link.name);
+        }
         if done {
-            log::info!(target: &s.log_target, "catch-up with {}: their summary compared", link.name);
+            log::debug!(target: &s.log_target, "catch-up with {}: their summary compared", link.name);
         }
     }
 
@@ -266,6 +274,11 @@ pub(super) async fn run(
             if bell.is_none() && host.up.is_some() {
                 bell = host.link.as_ref().map(|l| Box::pin(l.bell()));
             }
+            if let (Some(l), Some(_)) = (&host.link, host.up) {
+                if l.take_resync_request() {
+                    session.request_resync(now, server.resync_delay());
+                }
+            }
             let mut rung = false;
             if let Some(b) = &mut bell {
                 while let Poll::Ready(Some(())) = b.as_mut().poll_next(cx) {
@@ -328,7 +341,7 @@ pub(super) async fn run(
                     if stall_due.is_some_and(|d| now >= d) {
                         session.close(End::WriteStalled(write_timeout));
                     } else {
-                        session.on_timer(now);
+                        session.on_timer(now, &mut host);
                     }
                     busy = true;
                 }

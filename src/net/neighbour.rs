@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::registry::{ConnInfo, Kill};
 use crate::events::LinkState;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Outgoing, Seen};
 use crate::state::Update;
 use crate::sync::lock;
 
@@ -76,6 +76,8 @@ pub struct PeerLink {
     generation: AtomicU64,
     /// Cut by the operator.
     cut: AtomicBool,
+    /// Another link of this server was lost: send our summary on this one soon.
+    resync: AtomicBool,
     /// Updates sent.
     pub sent: AtomicU64,
     /// Updates received.
@@ -117,6 +119,7 @@ impl PeerLink {
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
             cut: AtomicBool::new(false),
+            resync: AtomicBool::new(false),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             ignored: AtomicU64::new(0),
@@ -143,13 +146,27 @@ impl PeerLink {
         lock(&self.outbox).len()
     }
 
-    /// Queues an update if the link is up (a link that is down catches up when it comes up).
-    pub fn enqueue(&self, update: Update) {
+    /// Queues an update, with the servers already sent it, if the link is up (a link that is
+    /// down catches up when it comes up).
+    pub fn enqueue(&self, update: Update, seen: Seen) {
         if !self.is_up() {
             return;
         }
-        lock(&self.outbox).push(update);
+        lock(&self.outbox).push(update, seen);
         let _ = self.bell.0.try_send(());
+    }
+
+    /// Asks the live connection to send our summary soon (see [`crate::link::Session::request_resync`]).
+    pub fn request_resync(&self) {
+        if self.is_up() {
+            self.resync.store(true, Relaxed);
+            let _ = self.bell.0.try_send(());
+        }
+    }
+
+    /// Whether a resync was asked for since the last call.
+    pub(super) fn take_resync_request(&self) -> bool {
+        self.resync.load(Relaxed) && self.resync.swap(false, Relaxed)
     }
 
     /// Forgets a queued copy of `update` (the neighbour just sent it to us: it has it).
@@ -158,7 +175,7 @@ impl PeerLink {
     }
 
     /// Takes up to `max` queued updates.
-    pub fn take(&self, max: usize) -> Vec<Update> {
+    pub fn take(&self, max: usize) -> Vec<Outgoing> {
         lock(&self.outbox).take(max)
     }
 

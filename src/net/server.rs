@@ -120,6 +120,12 @@ impl Server {
         }
     }
 
+    /// How long after a link is lost the others send their summaries: long enough for the
+    /// copies in flight on them to land first.
+    pub(super) fn resync_delay(&self) -> Duration {
+        Duration::from_millis(self.config.timings.heartbeat_ms)
+    }
+
     /// Time since the server started: the clock of its link sessions.
     pub fn now(&self) -> Duration {
         self.started.elapsed()
@@ -167,9 +173,11 @@ impl Server {
     /// under the fsync policy (at once unless `Always`); `Err` when it could not be appended.
     pub(super) fn perform(&self, effects: &Effects) -> Result<Durable, String> {
         let durable = self.persist(&effects.update);
-        for i in effects.flood.targets() {
+        let up = |i: usize| self.peers.get(i).is_some_and(|p| p.is_up());
+        let (targets, seen) = self.node.forward(&effects.flood, up);
+        for i in targets {
             if let Some(p) = self.peers.get(i) {
-                p.enqueue(effects.update.clone());
+                p.enqueue(effects.update.clone(), seen.clone());
             }
         }
         durable
@@ -177,10 +185,15 @@ impl Server {
 
     /// Merges an AT line from `link`, performs what it calls for, and accounts for it;
     /// `Err` when it is not an AT line (the link ends).
-    pub(super) fn receive_update(&self, link: &PeerLink, at: &[u8]) -> Result<(), String> {
+    pub(super) fn receive_update(
+        &self,
+        link: &PeerLink,
+        at: &[u8],
+        seen: &[u8],
+    ) -> Result<(), String> {
         link.received.fetch_add(1, Relaxed);
         self.stats.floods_received.fetch_add(1, Relaxed);
-        let (update, outcome) = match self.node.neighbour_update(link.index, at) {
+        let (update, outcome) = match self.node.neighbour_update(link.index, at, seen) {
             FromNeighbour::Applied(effects) => {
                 // Not acknowledged to anyone: nothing waits for its ticket (a failed append
                 // was logged; the neighbours still have it).
@@ -205,7 +218,7 @@ impl Server {
             link.ignored.fetch_add(1, Relaxed);
             self.stats.floods_ignored.fetch_add(1, Relaxed);
         }
-        log::info!(target: &self.log_target, "flood from {} {outcome}: {}", link.name, Bytes(&update.at));
+        log::debug!(target: &self.log_target, "flood from {} {outcome}: {}", link.name, Bytes(&update.at));
         self.events.publish(|| EventKind::Flood {
             peer: link.name.clone(),
             dir: Dir::In,
@@ -288,6 +301,11 @@ impl Server {
             return;
         }
         let reason = ran.end.to_string();
+        // A copy another neighbour skipped, because this link was to carry it, may be lost
+        // with it: the other links resync soon.
+        for p in self.peers.iter().filter(|p| p.index != link.index) {
+            p.request_resync();
+        }
         match &ran.end {
             End::Local(_) => {
                 log::info!(target: &self.log_target, "link to {} closed: {reason}", link.name)

@@ -147,6 +147,7 @@ fn start_with(
         silence: Duration::from_millis(t.peer_timeout_ms),
         handshake: Duration::from_millis(t.handshake_timeout_ms),
         max_frame: cfg.link_max_frame(),
+        resync: Duration::from_millis(t.resync_ms),
     });
     let node = Node::new(
         name.clone(),
@@ -204,6 +205,9 @@ fn start_with(
     for p in &server.peers {
         rt::spawn(dial::keep(server.clone(), p.clone(), tasks.guard()));
     }
+    if !server.peers.is_empty() {
+        rt::spawn(flood_report(server.clone(), tasks.guard()));
+    }
     if server.store.is_some() && server.config.store.fsync == Fsync::EverySecond {
         rt::spawn(sync_loop(server.clone(), tasks.guard()));
     }
@@ -224,5 +228,42 @@ async fn sync_loop(server: Arc<Server>, _task: TaskGuard) {
         }
         let s = server.clone();
         rt::spawn_blocking(move || s.sync_store()).await;
+    }
+}
+
+/// How often the floods of each link are summed up in the log at info level (each flood is
+/// logged on its own at debug level).
+const FLOOD_REPORT: Duration = Duration::from_secs(10);
+
+/// Logs, per link, what crossed it since the last report (and once more at shutdown): an
+/// operator can afford info level under load, where a line per flood per link cannot be.
+async fn flood_report(server: Arc<Server>, _task: TaskGuard) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = |p: &PeerLink| {
+        let received = p.received.load(Relaxed);
+        let ignored = p.ignored.load(Relaxed);
+        (p.sent.load(Relaxed), received, ignored)
+    };
+    let mut last: Vec<(u64, u64, u64)> = server.peers.iter().map(|p| counts(p)).collect();
+    let mut since = std::time::Instant::now();
+    loop {
+        let tick = std::pin::pin!(rt::sleep(FLOOD_REPORT));
+        let stop = std::pin::pin!(server.stop.wait());
+        let stopping = matches!(future::select(tick, stop).await, Either::Right(_));
+        let secs = since.elapsed().as_secs_f64();
+        since = std::time::Instant::now();
+        for (p, before) in server.peers.iter().zip(last.iter_mut()) {
+            let now = counts(p);
+            let (sent, received, ignored) = (now.0 - before.0, now.1 - before.1, now.2 - before.2);
+            *before = now;
+            if sent + received > 0 {
+                log::info!(target: &server.log_target,
+                    "floods with {} in the last {secs:.1} s: {sent} sent; {received} received, {} applied, {ignored} not newer",
+                    p.name, received - ignored);
+            }
+        }
+        if stopping {
+            break;
+        }
     }
 }
