@@ -55,6 +55,10 @@ enum Command {
         /// Show the operator console in this terminal (logs go only to the file).
         #[arg(long)]
         console: bool,
+        /// Worker threads of the runtime (default: one per CPU with async-std, one with smol).
+        /// A machine that runs several servers does better giving each fewer.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
     },
     /// Run a whole herd in this process with simulated clients: the console shows it live
     /// (kill and restart servers, cut and heal links); --headless prints a summary instead.
@@ -110,6 +114,15 @@ enum Command {
     /// Measure: closed-loop load against the herd (or --target) and an echo ceiling in the same
     /// run, propagation by hop count, idle-connection memory, start-up, offline Places.
     Bench(herd::bench::BenchArgs),
+    /// The echo ceiling as a process of its own (for `herd bench --processes`).
+    #[command(hide = true)]
+    BenchEcho {
+        /// Where it listens (loopback).
+        addr: std::net::SocketAddr,
+        /// Worker threads of the runtime.
+        #[arg(long)]
+        threads: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -123,7 +136,11 @@ fn main() -> ExitCode {
             no_data,
             metrics,
             console,
+            threads,
         } => {
+            if let Some(n) = threads {
+                rt::set_threads(usize::from(n));
+            }
             let data = match (no_data, data_dir) {
                 (true, _) => Data::None,
                 (false, Some(d)) => Data::Dir(d),
@@ -157,6 +174,16 @@ fn main() -> ExitCode {
             demo(config.as_deref(), headless, ephemeral, log_dir, &opts)
         }
         Command::Bench(args) => herd::bench::run(args),
+        Command::BenchEcho { addr, .. } if !addr.ip().is_loopback() => {
+            Err(format!("echo on {addr}: loopback addresses only"))
+        }
+        Command::BenchEcho { addr, threads } => {
+            if let Some(n) = threads {
+                rt::set_threads(usize::from(n));
+            }
+            rt::block_on(herd::bench::echo::serve_forever(addr))
+                .map_err(|e| format!("echo on {addr}: {e}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

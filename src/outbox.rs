@@ -4,7 +4,7 @@
 //! the number of clients the server knows, however far behind the neighbour falls. Updates
 //! leave in the order their clients first entered the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::state::Update;
@@ -27,8 +27,8 @@ pub struct Outgoing {
 pub struct Outbox {
     /// Clients in the order they entered the queue.
     order: VecDeque<Arc<[u8]>>,
-    /// The newest waiting update per client.
-    waiting: HashMap<Arc<[u8]>, Outgoing>,
+    /// The newest waiting update per client (foldhash, as the location table).
+    waiting: foldhash::HashMap<Arc<[u8]>, Outgoing>,
 }
 
 impl Outbox {
@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(q.len(), 2);
         let taken = q.take(usize::MAX);
         assert_eq!(
-            taken.iter().map(|o| (o.update.clone(), &*o.seen)).collect::<Vec<_>>(),
+            taken
+                .iter()
+                .map(|o| (o.update.clone(), &*o.seen))
+                .collect::<Vec<_>>(),
             vec![(u("a", 3), &b""[..]), (u("b", 2), &b"X,Y"[..])]
         );
         assert!(q.take(usize::MAX).is_empty());

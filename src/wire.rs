@@ -123,7 +123,10 @@ pub fn is_hello(line: &[u8]) -> bool {
 pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     if let Some(rest) = line.strip_prefix(b"UPDATE ") {
         return match rest.strip_prefix(b"~") {
-            None => Some(PeerMsg::Update { seen: b"", at: rest }),
+            None => Some(PeerMsg::Update {
+                seen: b"",
+                at: rest,
+            }),
             Some(rest) => {
                 let space = memchr::memchr(b' ', rest)?;
                 let (seen, at) = (&rest[..space], &rest[space + 1..]);

@@ -486,8 +486,16 @@ fn summaries_go_out_again_periodically_and_on_request_and_repair_what_was_missed
         pump(&mut a, &mut ha, &mut b, &mut hb, ms(t));
     }
     // Each side's summary makes the other push what differs: B's brings B what it missed.
-    assert_eq!((ha.summaries, hb.summaries), (1, 1), "one periodic summary each");
-    assert!(hb.applied.iter().any(|l| l.ends_with(" missed +1+1 7")), "{:?}", hb.applied);
+    assert_eq!(
+        (ha.summaries, hb.summaries),
+        (1, 1),
+        "one periodic summary each"
+    );
+    assert!(
+        hb.applied.iter().any(|l| l.ends_with(" missed +1+1 7")),
+        "{:?}",
+        hb.applied
+    );
     // On request (another of B's links was lost), sooner than the period.
     ha.table.push(u("other", 8));
     b.request_resync(ms(1002), ms(50));
@@ -495,5 +503,9 @@ fn summaries_go_out_again_periodically_and_on_request_and_repair_what_was_missed
     b.on_timer(ms(1052), &mut hb);
     pump(&mut a, &mut ha, &mut b, &mut hb, ms(1052));
     assert_eq!(hb.summaries, 2);
-    assert!(hb.applied.iter().any(|l| l.ends_with(" other +1+1 8")), "{:?}", hb.applied);
+    assert!(
+        hb.applied.iter().any(|l| l.ends_with(" other +1+1 8")),
+        "{:?}",
+        hb.applied
+    );
 }

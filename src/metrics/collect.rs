@@ -261,6 +261,16 @@ impl ServerCollector {
             "Bytes on each neighbour's link connections, handshakes included, by direction",
             &bytes,
         )?;
+        let writes: Vec<Row<'_, u64>> = peers
+            .iter()
+            .map(|p| (vec![("neighbour", &*p.name)], p.writes.load(Relaxed)))
+            .collect();
+        counters(
+            e,
+            "link_writes",
+            "Writes on each neighbour's link connections (each carries a batch of messages)",
+            &writes,
+        )?;
         let frames: Vec<Row<'_, u64>> = peers
             .iter()
             .map(|p| (vec![("neighbour", &*p.name)], p.skipped.load(Relaxed)))

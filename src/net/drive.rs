@@ -310,6 +310,7 @@ pub(super) async fn run(
                         info.touch();
                         if let Some(l) = &host.link {
                             l.bytes_sent.fetch_add(n as u64, Relaxed);
+                            l.writes.fetch_add(1, Relaxed);
                         }
                         session.consumed(n);
                         stalled_since = None;

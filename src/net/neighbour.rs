@@ -93,6 +93,8 @@ pub struct PeerLink {
     pub caught_up: AtomicU64,
     /// Bytes written on this link's connections (handshake included).
     pub bytes_sent: AtomicU64,
+    /// Writes on this link's connections (each carries a batch of messages).
+    pub writes: AtomicU64,
     /// Bytes read on this link's connections.
     pub bytes_received: AtomicU64,
 }
@@ -127,6 +129,7 @@ impl PeerLink {
             skipped: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
         }
     }

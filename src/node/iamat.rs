@@ -21,7 +21,6 @@ pub fn update(name: &str, cmd: &IAmAt<'_>, now: Timestamp) -> Update {
     Update {
         client: cmd.client.into(),
         time: cmd.time,
-        location: cmd.location,
         at: at.into(),
     }
 }

@@ -189,7 +189,12 @@ impl Node {
     /// with its connection, the periodic resync of every link (and the one a server asks of
     /// its other links when it loses one) brings the update back.
     pub fn forward(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
-        let named = |name: &str| flood.seen.split(|&b| b == b',').any(|n| n == name.as_bytes());
+        let named = |name: &str| {
+            flood
+                .seen
+                .split(|&b| b == b',')
+                .any(|n| n == name.as_bytes())
+        };
         let targets: Vec<usize> = (0..self.neighbours.len())
             .filter(|&i| Some(i) != flood.except && !named(&self.neighbours[i]) && up(i))
             .collect();

@@ -209,7 +209,12 @@ fn the_seen_list_skips_servers_already_sent_and_grows_as_the_update_travels() {
     let (to, seen) = n.forward(&e.flood, |i| i == 1);
     assert_eq!((to, &*seen), (vec![1], &b"Clark,Jaquez"[..]));
     // At most MAX_SEEN names travel: a shorter list only costs copies.
-    let many: Vec<String> = (0..crate::wire::MAX_SEEN).map(|i| format!("S{i}")).collect();
+    let many: Vec<String> = (0..crate::wire::MAX_SEEN)
+        .map(|i| format!("S{i}"))
+        .collect();
     let out = from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 12", &many.join(","));
-    assert_eq!(out, format!("applied, flood to [1] seen {}", many.join(",")));
+    assert_eq!(
+        out,
+        format!("applied, flood to [1] seen {}", many.join(","))
+    );
 }

@@ -28,6 +28,12 @@ pub use imp::{TcpListener, TcpStream};
 /// The name of the runtime this build runs on, for logs and `--version`.
 pub const RUNTIME: &str = imp::NAME;
 
+/// Sets how many worker threads run tasks (default: one per CPU with async-std, one with
+/// smol). Must be called before anything else of this module, while the process has one thread.
+pub fn set_threads(n: usize) {
+    imp::set_threads(n.max(1))
+}
+
 /// Runs `fut` in the background; it is never joined (tasks end through channels).
 pub fn spawn<F>(fut: F)
 where
