@@ -50,11 +50,18 @@ pub(super) async fn serve(
     }
     .run(reader, killed)
     .await;
+    // A client that says goodbye is routine (a grader's every command): debug. Anything else
+    // (a deadline, an error, the operator) is worth an operator's eye.
     let reason = match &end {
-        End::Eof => "closed by client".to_string(),
-        End::Other(r) => r.clone(),
+        End::Eof => {
+            log::debug!(target: &server.log_target, "client {addr} (conn {}) closed by client", info.id);
+            "closed by client".to_string()
+        }
+        End::Other(r) => {
+            log::info!(target: &server.log_target, "client {addr} (conn {}) closed: {r}", info.id);
+            r.clone()
+        }
     };
-    log::info!(target: &server.log_target, "client {addr} (conn {}) closed: {reason}", info.id);
     server.unregister(&info, &reason);
 }
 
