@@ -127,6 +127,10 @@ pub struct BenchArgs {
     /// Updates per second of the propagation phase.
     #[arg(long, default_value_t = 5000)]
     pub rate: u32,
+    /// Measure propagation while the closed-loop load (persistent, --connections) runs against
+    /// --server at full speed, instead of on an otherwise idle herd.
+    #[arg(long)]
+    pub under_load: bool,
     /// Seconds the propagation phase lasts.
     #[arg(long, default_value_t = 1.0)]
     pub propagation_duration: f64,

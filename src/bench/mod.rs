@@ -162,15 +162,19 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
             }
             let mut prop = None;
             if let (true, Some(h)) = (wants(Phase::Propagation), &herd) {
-                prop = Some(
-                    propagation::run(
-                        h,
-                        args.rate,
-                        Duration::from_secs_f64(args.propagation_duration),
-                        &format!("prop{run_id}-"),
-                    )
-                    .await,
-                );
+                let duration = Duration::from_secs_f64(args.propagation_duration);
+                let prefix = format!("prop{run_id}-");
+                let probe = propagation::run(h, args.rate, duration, &prefix);
+                prop = Some(if args.under_load {
+                    let load = under_load(args, h, duration, run_id)?;
+                    let (p, l) = futures::future::join(probe, load).await;
+                    report::Propagation {
+                        under_load: Some(l),
+                        ..p
+                    }
+                } else {
+                    probe.await
+                });
             }
             if let Some(h) = herd {
                 h.shutdown().await;
@@ -309,6 +313,31 @@ async fn load_pair(
         floods,
         cpu,
     }
+}
+
+/// The closed-loop load (persistent) against `--server` for a little longer than `duration`,
+/// beside the propagation phase.
+fn under_load<'a>(
+    args: &BenchArgs,
+    herd: &'a LocalHerd,
+    duration: Duration,
+    run_id: u64,
+) -> Result<impl std::future::Future<Output = report::LoadStats> + 'a, String> {
+    let addr = herd
+        .addr(&args.server)
+        .ok_or_else(|| format!("no server {}", args.server))?;
+    let spec = load::LoadSpec {
+        addr,
+        mode: Mode::Persistent,
+        connections: args.connections,
+        duration: duration + Duration::from_millis(500),
+        count: u64::MAX,
+        whatsat_percent: 0,
+        prefix: format!("bench{run_id}-under-"),
+        op_timeout: Duration::from_secs(5),
+        read_only: false,
+    };
+    Ok(async move { load::run(&spec).await })
 }
 
 /// The load phase with the herd and the echo as processes.

@@ -44,7 +44,13 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
             continue;
         };
         dropped_before += server.events.dropped();
-        let rx = server.events.subscribe(1 << 14);
+        // Only this phase's own updates: under load the others would fill the channel.
+        let mine = format!(" {prefix}").into_bytes();
+        let filter: crate::events::Filter = Some(Arc::new(move |k: &EventKind| {
+            matches!(k, EventKind::Flood { dir: Dir::In, applied: true, at, .. }
+                if memchr::memmem::find(at, &mine).is_some())
+        }));
+        let rx = server.events.subscribe_filtered(1 << 14, filter);
         closers.push(rx.clone());
         let arrivals = arrivals.clone();
         let done = done_tx.clone();
@@ -174,6 +180,7 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
         before_reply,
         events_dropped: dropped_after.saturating_sub(dropped_before),
         errors: errors.load(Relaxed),
+        under_load: None,
     }
 }
 

@@ -176,6 +176,8 @@ pub struct Propagation {
     pub events_dropped: u64,
     /// Send errors.
     pub errors: u64,
+    /// The closed-loop load that ran beside it (`--under-load`).
+    pub under_load: Option<LoadStats>,
 }
 
 /// The idle-connections phase.
@@ -367,20 +369,38 @@ impl Report {
             .propagation
             .as_ref()
             .and_then(|p| p.by_hops.iter().find(|h| h.hops == 2).map(|h| (p, h)));
+        let loaded = two.and_then(|(p, _)| p.under_load.as_ref());
         t.push(Target {
-            name: "propagation to two hops".into(),
-            goal: "p99 <= 5 ms at 5,000 updates/s".into(),
+            name: match loaded {
+                Some(_) => "propagation to two hops, under full load".into(),
+                None => "propagation to two hops".into(),
+            },
+            goal: match loaded {
+                Some(_) => "p99 <= 5 ms while the closed-loop load runs (--under-load)".into(),
+                None => "p99 <= 5 ms at 5,000 updates/s".into(),
+            },
             measured: match two {
                 Some((p, h)) => format!(
-                    "p99 {:.2} ms at {:.0} updates/s ({} missing)",
+                    "p99 {:.2} ms at {:.0} updates/s ({} missing){}",
                     h.latency_us.p99 as f64 / 1e3,
                     p.achieved_rate,
-                    p.missing
+                    p.missing,
+                    match loaded {
+                        Some(l) => format!(
+                            ", beside {:.0} IAMAT/s on {} connections",
+                            l.throughput, l.connections
+                        ),
+                        None => String::new(),
+                    }
                 ),
                 None => "not measured".into(),
             },
+            // Under load the probes queue behind the load: only the latency counts.
             met: two.map(|(p, h)| {
-                h.latency_us.p99 <= 5_000 && p.achieved_rate >= 4_750.0 && p.missing == 0
+                h.latency_us.p99 <= 5_000
+                    && p.missing == 0
+                    && (loaded.is_some()
+                        || (p.rate >= 5_000 && p.achieved_rate >= 0.95 * f64::from(p.rate)))
             }),
         });
         t.push(Target {
@@ -518,6 +538,13 @@ impl Report {
                 "\npropagation: {} updates at {:.0}/s (asked {}/s); reply at origin -> applied at each other server, µs:",
                 p.updates, p.achieved_rate, p.rate
             );
+            if let Some(l) = &p.under_load {
+                let _ = writeln!(
+                    o,
+                    "  beside the closed-loop load on {} connections: {:.0} IAMAT/s, p99 {} µs, {} errors",
+                    l.connections, l.throughput, l.latency_us.p99, l.errors + l.unexpected
+                );
+            }
             for h in &p.by_hops {
                 let l = &h.latency_us;
                 let _ = writeln!(
