@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli_client;
 pub mod config;
 pub mod console;
+pub mod counters;
 pub mod demo;
 pub mod digest;
 pub mod events;

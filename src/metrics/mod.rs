@@ -9,7 +9,6 @@
 //! Every series is named `herd_*` and carries a `server` label.
 
 pub mod collect;
-mod hot;
 pub mod http;
 
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::net::Server;
 use crate::store::StoreStats;
 
-pub use hot::{CommandKind, CommandResult, Metrics};
+pub use crate::counters::{CommandKind, CommandResult, Metrics};
 
 /// Everything the endpoint of one server shows.
 pub struct Sources {

@@ -20,7 +20,7 @@ use crate::config::Fsync;
 use crate::events::{ConnKind, Dir, EventKind};
 use crate::frame::Framed;
 use crate::logging::Bytes;
-use crate::metrics::{CommandKind, CommandResult};
+use crate::counters::{CommandKind, CommandResult};
 use crate::node::Outcome;
 use crate::protocol::{invalid_reply, Timestamp};
 

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::events::{ConnKind, Dir, EventBus, EventKind, LinkState};
 use crate::link::{End, Settings};
 use crate::logging::Bytes;
-use crate::metrics::Metrics;
+use crate::counters::Metrics;
 use crate::node::{Effects, FromNeighbour, Node};
 use crate::places::Guarded;
 use crate::ratelog::RateLog;

@@ -1,5 +1,6 @@
-//! The series the connection and link tasks count as things happen. Depends on nothing of the
-//! server, so `net` can own a [`Metrics`] without an import cycle.
+//! The series the connection and link tasks count as things happen, for the metrics endpoint
+//! ([`crate::metrics`] registers them). Depends on nothing of the server, so `net` owns a
+//! [`Metrics`] and `metrics` reads the server, with no import cycle between them.
 
 use std::time::Duration;
 
@@ -63,13 +64,13 @@ type OneLabel = [(&'static str, &'static str); 1];
 #[derive(Debug)]
 pub struct Metrics {
     /// Client commands by kind and result.
-    pub(super) commands: Family<CommandLabels, Counter>,
+    pub(crate) commands: Family<CommandLabels, Counter>,
     /// Time from a command's line being read to its reply being ready, by kind.
-    pub(super) command_seconds: Family<OneLabel, Histogram>,
+    pub(crate) command_seconds: Family<OneLabel, Histogram>,
     /// Catch-up exchanges run (one per link-up).
-    pub(super) catchup_runs: Counter,
+    pub(crate) catchup_runs: Counter,
     /// Catch-up bytes (summaries and the entries they asked for), by direction.
-    pub(super) catchup_bytes: Family<OneLabel, Counter>,
+    pub(crate) catchup_bytes: Family<OneLabel, Counter>,
 }
 
 impl Default for Metrics {
