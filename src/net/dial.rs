@@ -185,7 +185,7 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Dialed {
     );
     let ran = drive::run(server, stream, &info, killed, session, Some(link.clone())).await;
     server.unregister(&info, &ran.end.to_string());
-    server.link_ended(link, &ran);
+    server.link_ended(link, &ran.end, ran.was_live);
     match ran {
         Ran {
             up_at: Some(at),

@@ -95,7 +95,7 @@ async fn accept_link(
     let ran = drive::run(&server, stream, &info, killed, session, None).await;
     server.unregister(&info, &ran.end.to_string());
     match (&ran.up_at, &ran.link) {
-        (Some(_), Some(link)) => server.link_ended(link, &ran),
+        (Some(_), Some(link)) => server.link_ended(link, &ran.end, ran.was_live),
         (None, _) if !matches!(ran.end, End::Superseded | End::Local(_)) => {
             server.note_refused(addr, &ran.end.to_string());
         }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::drive::Ran;
 use super::neighbour::PeerLink;
 use super::registry::{ConnInfo, Kill, Registry};
 use super::Stop;
@@ -294,19 +293,20 @@ impl Server {
         });
     }
 
-    /// Logs and publishes the end of a connection that was a link.
-    pub(super) fn link_ended(&self, link: &PeerLink, ran: &Ran) {
-        if !ran.was_live {
-            log::debug!(target: &self.log_target, "an older connection to {} closed: {}", link.name, ran.end);
+    /// Logs and publishes the end of a connection that was a link (`was_live`: it still was
+    /// the live one, so the link went down with it).
+    pub(super) fn link_ended(&self, link: &PeerLink, end: &End, was_live: bool) {
+        if !was_live {
+            log::debug!(target: &self.log_target, "an older connection to {} closed: {end}", link.name);
             return;
         }
-        let reason = ran.end.to_string();
+        let reason = end.to_string();
         // A copy another neighbour skipped, because this link was to carry it, may be lost
         // with it: the other links resync soon.
         for p in self.peers.iter().filter(|p| p.index != link.index) {
             p.request_resync();
         }
-        match &ran.end {
+        match end {
             End::Local(_) => {
                 log::info!(target: &self.log_target, "link to {} closed: {reason}", link.name)
             }
