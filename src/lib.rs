@@ -4,6 +4,7 @@
 //!
 //! See ARCHITECTURE.md for the codemap and the invariants.
 
+pub mod addr;
 pub mod backoff;
 pub mod bench;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod outbox;
 pub mod places;
 pub mod protocol;
@@ -27,4 +29,5 @@ pub mod signals;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod wire;

@@ -172,22 +172,45 @@ fn check(path: Option<&Path>) -> Result<(), String> {
         cfg.links.len()
     );
     println!(
-        "  {:<12} {:<22} {:<22} NEIGHBOURS",
-        "NAME", "CLIENTS", "NEIGHBOUR LINKS"
+        "  {:<12} {:<22} {:<22} {:<28} NEIGHBOURS",
+        "NAME", "CLIENTS", "NEIGHBOUR LINKS", "DIALED AT"
     );
+    let mut bad = Vec::new();
     for s in &cfg.servers {
         let n = cfg.neighbours(&s.name);
         let peer = cfg
             .peer_addr(&s.name)
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let dialed = cfg
+            .peer_address(&s.name)
+            .map_or_else(|| "-".to_string(), |a| a.to_string());
         println!(
-            "  {:<12} {:<22} {:<22} {}",
+            "  {:<12} {:<22} {:<22} {:<28} {}",
             s.name,
             s.listen,
             peer,
+            dialed,
             n.join(", ")
         );
+        if let Some(tls) = &cfg.tls {
+            // Only the files on this machine can be checked: say which are missing.
+            if let Err(e) = herd::tls::LinkTls::load(tls, &s.name) {
+                bad.push(format!("{}: {e}", s.name));
+            }
+        }
+    }
+    if cfg.tls.is_some() {
+        if bad.is_empty() {
+            println!("tls ok: every server's certificate, key and CA load and check");
+        } else {
+            println!(
+                "tls: some servers' files cannot be used here (each server needs only its own):"
+            );
+            for b in &bad {
+                println!("  {b}");
+            }
+        }
     }
     Ok(())
 }
@@ -286,6 +309,13 @@ fn run(
                 }
             }
         }
+        // Data replayed, both ports bound: systemd may start what depends on us.
+        herd::notify::ready(&format!(
+            "listening for clients on {addr} and for neighbours on {peer}"
+        ));
+        if let Some(every) = herd::notify::watchdog_interval() {
+            rt::spawn(herd::notify::watchdog(every, signals.clone()));
+        }
         if console {
             herd::console::run_single(handle.server.clone(), signals.clone()).await?;
         } else {
@@ -295,6 +325,7 @@ fn run(
             );
             signals.wait().await;
         }
+        herd::notify::stopping();
         log::info!(target: &handle.server.log_target, "shutting down");
         handle.shutdown().await;
         Ok(())

@@ -1,15 +1,18 @@
 //! The one integration-test crate: in-process herds on ephemeral loopback ports, the real
-//! binary as processes, a loopback HTTP server standing in for Google, and tmux.
+//! binary as processes, a loopback HTTP server standing in for Google, tmux, network
+//! namespaces, and certificates made at test time.
 
 mod bench;
 mod binary;
 mod catchup;
+mod certs;
 mod client;
 mod console;
 mod diskfull;
 mod durability;
 mod faults;
 mod herd;
+mod hosts;
 mod netns;
 mod ops;
 mod places;
@@ -17,3 +20,4 @@ mod ports;
 mod procs;
 mod props;
 mod support;
+mod tls;
