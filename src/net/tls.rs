@@ -192,6 +192,16 @@ fn send_held<S: AsyncWrite + Unpin>(s: &mut S, cx: &mut Context<'_>) -> io::Resu
     }
 }
 
+/// A neighbour that went away without TLS's close_notify (it crashed, or closed a
+/// connection the owner rule dropped) has closed the link, as on plain TCP: lines are framed,
+/// so a cut-short stream cannot pass for a whole one.
+fn eof(read: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    match read {
+        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(0)),
+        other => other,
+    }
+}
+
 impl AsyncRead for LinkStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -202,11 +212,11 @@ impl AsyncRead for LinkStream {
             LinkStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             LinkStream::Dialed(s) => {
                 send_held(&mut **s, cx)?;
-                Pin::new(&mut **s).poll_read(cx, buf)
+                eof(Pin::new(&mut **s).poll_read(cx, buf))
             }
             LinkStream::Accepted(s) => {
                 send_held(&mut s.inner, cx)?;
-                s.poll_read_checked(cx, buf)
+                eof(s.poll_read_checked(cx, buf))
             }
         }
     }
