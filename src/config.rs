@@ -619,8 +619,8 @@ impl Config {
     }
 
     /// The herd secret: `HERD_SECRET` if set and non-empty, else the file `HERD_SECRET_FILE`
-    /// names, else the config's; `Ok(None)`
-    /// when there is none (links then come from loopback only), an error when it is too short.
+    /// names, else the config's; `Ok(None)` when there is none (links then come from loopback
+    /// only), an error when it is too short or the file cannot be read.
     pub fn effective_secret(&self) -> Result<Option<String>, ConfigError> {
         let secret = match std::env::var("HERD_SECRET") {
             Ok(s) if !s.is_empty() => {
@@ -683,6 +683,9 @@ fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
     let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(error("is empty: it should hold the herd secret".into()));
+    }
     check_secret(&secret).map_err(error)?;
     Ok(secret)
 }
