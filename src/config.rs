@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::addr::PeerAddr;
+
 /// The 2023 classic herd, embedded so `herd` runs on a fresh machine with no files around it.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config/herd.ron");
 
@@ -43,6 +45,36 @@ pub struct Config {
     /// environment variable, which overrides this; it is never logged.
     #[serde(default)]
     pub secret: Option<String>,
+    /// TLS on links: each server's certificate and key, and the herd's CA. Default none:
+    /// links are plain TCP (still authenticated by the secret).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS on links (mutual): every server presents a certificate signed by the herd's CA and
+/// checks its neighbour's, whose name must be the neighbour's server name. `{name}` in a
+/// path is replaced by the server's name, so one config serves every server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate (PEM, the chain up to the CA), e.g. `"/etc/herd/tls/{name}.crt"`.
+    pub cert: String,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1), e.g. `"/etc/herd/tls/{name}.key"`.
+    pub key: String,
+    /// The herd's CA certificate(s) (PEM), which every neighbour's certificate must chain to.
+    pub ca: String,
+}
+
+impl TlsConfig {
+    /// The certificate, key and CA paths of server `name` (`{name}` replaced).
+    pub fn paths(&self, name: &str) -> [(&'static str, PathBuf); 3] {
+        let p = |t: &str| PathBuf::from(t.replace("{name}", name));
+        [
+            ("tls.cert", p(&self.cert)),
+            ("tls.key", p(&self.key)),
+            ("tls.ca", p(&self.ca)),
+        ]
+    }
 }
 
 /// One server of the herd.
@@ -58,6 +90,11 @@ pub struct ServerConfig {
     /// server alone.
     #[serde(default)]
     pub peer_listen: Option<String>,
+    /// How neighbours reach the peer port: `host:port` (a host name, resolved at every dial)
+    /// or `IP:port`. Default: `peer_listen` when that is a concrete IP; required when
+    /// `peer_listen` binds every interface (`0.0.0.0`, `[::]`) and the server has neighbours.
+    #[serde(default)]
+    pub peer_address: Option<String>,
     /// Where `herd run` serves Prometheus metrics (`GET /metrics`), e.g. `"127.0.0.1:9103"`;
     /// `herd run --metrics ADDR` overrides it. Default none: no metrics listener.
     #[serde(default)]
@@ -325,7 +362,10 @@ impl Config {
 
     /// Parses and validates RON text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = ron::from_str(text).map_err(|e| ConfigError {
+        // `Some(..)` may be left out: `tls: (cert: ..)` reads as `tls: Some((cert: ..))`.
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let cfg: Config = options.from_str(text).map_err(|e| ConfigError {
             file: file.into(),
             problems: vec![(
                 format!("line {}, column {}", e.span.start.line, e.span.start.col),
@@ -396,20 +436,40 @@ impl Config {
                     &format!("{field}.listen"),
                     format!("{:?} is not an IP:port address", s.listen),
                 ),
-                Ok(addr) if addr.port() != 0 && !addrs.insert(addr) => err(
-                    &format!("{field}.listen"),
-                    format!("duplicate address {addr} (also used by this or another server)"),
-                ),
+                // `0.0.0.0:p` on two servers is fine: they run on different hosts.
+                Ok(addr)
+                    if addr.port() != 0 && !addr.ip().is_unspecified() && !addrs.insert(addr) =>
+                {
+                    err(
+                        &format!("{field}.listen"),
+                        format!("duplicate address {addr} (also used by this or another server)"),
+                    )
+                }
                 Ok(_) => derived_ok = true,
             }
             match peer_listen(s) {
                 _ if !derived_ok => {}
                 Err(m) => err(&format!("{field}.peer_listen"), m),
-                Ok(peer) if peer.port() != 0 && !addrs.insert(peer) => err(
-                    &format!("{field}.peer_listen"),
-                    format!("duplicate address {peer} (also used by this or another server)"),
-                ),
+                Ok(peer)
+                    if peer.port() != 0 && !peer.ip().is_unspecified() && !addrs.insert(peer) =>
+                {
+                    err(
+                        &format!("{field}.peer_listen"),
+                        format!("duplicate address {peer} (also used by this or another server)"),
+                    )
+                }
                 Ok(_) => {}
+            }
+            if let (Ok(addr), Ok(peer)) = (s.listen.parse::<SocketAddr>(), peer_listen(s)) {
+                let overlap = addr.ip() == peer.ip()
+                    || addr.ip().is_unspecified()
+                    || peer.ip().is_unspecified();
+                if addr.port() != 0 && addr.port() == peer.port() && overlap && addr != peer {
+                    err(
+                        &format!("{field}.peer_listen"),
+                        format!("{peer} takes the client port of {addr} (listen)"),
+                    );
+                }
             }
         }
         let mut pairs = HashSet::new();
@@ -488,7 +548,64 @@ impl Config {
             err("places.cache_grid_deg", "must be in (0, 1]".into());
         }
         self.validate_ops(&mut err);
+        self.validate_hosts(&mut err);
         errs
+    }
+
+    /// Across hosts: every server with neighbours can be dialed (`peer_address`), no two at
+    /// the same address, and with TLS every server name can be a certificate's name.
+    fn validate_hosts(&self, err: &mut impl FnMut(&str, String)) {
+        let mut seen = HashSet::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            let field = format!("servers[{i}].peer_address");
+            // A derived address is peer_listen, whose problems were reported where it was
+            // checked: only an explicit one is checked here.
+            let explicit = s.peer_address.is_some();
+            match peer_address(s) {
+                Err(m) if explicit => err(&field, m),
+                Err(_) => {}
+                Ok(Some(a)) if explicit && a.port() != 0 && !seen.insert(a.clone()) => err(
+                    &field,
+                    format!("duplicate peer address {a} (also another server's)"),
+                ),
+                Ok(Some(a)) => {
+                    seen.insert(a);
+                }
+                Ok(None) if !self.neighbours(&s.name).is_empty() => {
+                    // A bad peer_listen was reported where it was checked.
+                    if let Ok(bound) = peer_listen(s) {
+                        err(
+                            &field,
+                            format!(
+                                "required: peer_listen {bound} binds every interface, so neighbours need the host name or IP to dial (e.g. \"{}.example.net:{}\")",
+                                s.name.to_lowercase(),
+                                bound.port()
+                            ),
+                        );
+                    }
+                }
+                Ok(None) => {}
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (what, path) in [
+                ("tls.cert", &tls.cert),
+                ("tls.key", &tls.key),
+                ("tls.ca", &tls.ca),
+            ] {
+                if path.trim().is_empty() {
+                    err(what, "must name a file".into());
+                }
+            }
+            for (i, s) in self.servers.iter().enumerate() {
+                if rustls_pki_types::DnsName::try_from(s.name.as_str()).is_err() {
+                    err(
+                        &format!("servers[{i}].name"),
+                        format!("{:?} cannot be a certificate's name, which TLS needs (letters, digits, '-' and '.')", s.name),
+                    );
+                }
+            }
+        }
     }
 
     /// The operator's settings: metrics addresses and log rotation.
@@ -554,9 +671,18 @@ impl Config {
         self.server(name).and_then(|s| s.listen.parse().ok())
     }
 
-    /// The peer address of `name`: `peer_listen`, or the client port + 10000 (validated at load).
+    /// The address `name` binds for neighbours: `peer_listen`, or the client port + 10000
+    /// (validated at load).
     pub fn peer_addr(&self, name: &str) -> Option<SocketAddr> {
         self.server(name).and_then(|s| peer_listen(s).ok())
+    }
+
+    /// How neighbours reach `name`'s peer port: `peer_address`, or `peer_listen` when that is a
+    /// concrete IP (validated at load; `None` for a server without neighbours that binds every
+    /// interface).
+    pub fn peer_address(&self, name: &str) -> Option<PeerAddr> {
+        self.server(name)
+            .and_then(|s| peer_address(s).ok().flatten())
     }
 
     /// The neighbours of `name`, in config order.
@@ -584,8 +710,9 @@ impl Config {
         log::LevelFilter::from_str_opt(&self.log.level).unwrap_or(log::LevelFilter::Info)
     }
 
-    /// The herd secret: `HERD_SECRET` if set and non-empty, else the config's; `Ok(None)`
-    /// when there is none (links then come from loopback only), an error when it is too short.
+    /// The herd secret: `HERD_SECRET` if set and non-empty, else the file `HERD_SECRET_FILE`
+    /// names, else the config's; `Ok(None)` when there is none (links then come from loopback
+    /// only), an error when it is too short or the file cannot be read.
     pub fn effective_secret(&self) -> Result<Option<String>, ConfigError> {
         let secret = match std::env::var("HERD_SECRET") {
             Ok(s) if !s.is_empty() => {
@@ -595,7 +722,10 @@ impl Config {
                 })?;
                 Some(s)
             }
-            _ => self.secret.clone().filter(|s| !s.is_empty()),
+            _ => match std::env::var_os("HERD_SECRET_FILE").filter(|p| !p.is_empty()) {
+                Some(path) => Some(read_secret_file(Path::new(&path))?),
+                None => self.secret.clone().filter(|s| !s.is_empty()),
+            },
         };
         Ok(secret)
     }
@@ -623,6 +753,31 @@ fn peer_listen(s: &ServerConfig) -> Result<SocketAddr, String> {
             client.port()
         )),
     }
+}
+
+/// How neighbours reach a server: `peer_address`, else `peer_listen` when it is a concrete IP.
+fn peer_address(s: &ServerConfig) -> Result<Option<PeerAddr>, String> {
+    if let Some(text) = &s.peer_address {
+        return PeerAddr::parse(text).map(Some);
+    }
+    let bound = peer_listen(s)?;
+    Ok((!bound.ip().is_unspecified()).then_some(PeerAddr::Ip(bound)))
+}
+
+/// The herd secret from a file (`HERD_SECRET_FILE`, as container secrets and systemd
+/// credentials provide it), without its trailing newline.
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let error = |message: String| ConfigError {
+        file: path.display().to_string(),
+        problems: vec![("HERD_SECRET_FILE".into(), message)],
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(error("is empty: it should hold the herd secret".into()));
+    }
+    check_secret(&secret).map_err(error)?;
+    Ok(secret)
 }
 
 /// An empty secret means none; any other must be long enough not to be guessed offline.

@@ -4,6 +4,7 @@
 //!
 //! See ARCHITECTURE.md for the codemap and the invariants.
 
+pub mod addr;
 pub mod backoff;
 pub mod bench;
 pub mod cli_client;
@@ -20,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod out;
 pub mod outbox;
 pub mod places;
@@ -30,4 +32,5 @@ pub mod signals;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod wire;

@@ -231,22 +231,45 @@ fn check(path: Option<&Path>) -> Result<(), String> {
         cfg.links.len()
     );
     text.push_str(&format!(
-        "  {:<12} {:<22} {:<22} NEIGHBOURS\n",
-        "NAME", "CLIENTS", "NEIGHBOUR LINKS"
+        "  {:<12} {:<22} {:<22} {:<28} NEIGHBOURS\n",
+        "NAME", "CLIENTS", "NEIGHBOUR LINKS", "DIALED AT"
     ));
+    let mut bad = Vec::new();
     for s in &cfg.servers {
         let n = cfg.neighbours(&s.name);
         let peer = cfg
             .peer_addr(&s.name)
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let dialed = cfg
+            .peer_address(&s.name)
+            .map_or_else(|| "-".to_string(), |a| a.to_string());
         text.push_str(&format!(
-            "  {:<12} {:<22} {:<22} {}\n",
+            "  {:<12} {:<22} {:<22} {:<28} {}\n",
             s.name,
             s.listen,
             peer,
+            dialed,
             n.join(", ")
         ));
+        if let Some(tls) = &cfg.tls {
+            // Only the files on this machine can be checked: say which are missing.
+            if let Err(e) = herd::tls::LinkTls::load(tls, &s.name) {
+                bad.push(format!("{}: {e}", s.name));
+            }
+        }
+    }
+    if cfg.tls.is_some() {
+        if bad.is_empty() {
+            text.push_str("tls ok: every server's certificate, key and CA load and check\n");
+        } else {
+            text.push_str(
+                "tls: some servers' files cannot be used here (each server needs only its own):\n",
+            );
+            for b in &bad {
+                text.push_str(&format!("  {b}\n"));
+            }
+        }
     }
     herd::out::print(&text)
 }
@@ -343,6 +366,13 @@ fn run(
                 }
             }
         }
+        // Data replayed, both ports bound: systemd may start what depends on us.
+        herd::notify::ready(&format!(
+            "listening for clients on {addr} and for neighbours on {peer}"
+        ));
+        if let Some(every) = herd::notify::watchdog_interval() {
+            rt::spawn(herd::notify::watchdog(every, signals.clone()));
+        }
         if console {
             herd::console::run_single(handle.server.clone(), signals.clone()).await?;
         } else {
@@ -354,6 +384,7 @@ fn run(
             );
             signals.wait().await;
         }
+        herd::notify::stopping();
         log::info!(target: &handle.server.log_target, "shutting down");
         handle.shutdown().await;
         Ok(())

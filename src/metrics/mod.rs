@@ -11,8 +11,8 @@
 pub mod collect;
 pub mod http;
 
-use std::sync::Arc;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 use crate::net::Server;
 use crate::store::StoreStats;

@@ -17,10 +17,10 @@ use futures::AsyncWriteExt;
 use super::lines::LineReader;
 use super::{rt, ConnInfo, LastCommand, Server, TaskGuard};
 use crate::config::Fsync;
+use crate::counters::{CommandKind, CommandResult};
 use crate::events::{ConnKind, Dir, EventKind};
 use crate::frame::Framed;
 use crate::logging::Bytes;
-use crate::counters::{CommandKind, CommandResult};
 use crate::node::Outcome;
 use crate::protocol::{invalid_reply, Timestamp};
 

@@ -213,9 +213,9 @@ impl Timer {
 }
 
 /// Runs `session` over `stream` until it ends. `link` is the neighbour when this side dialed.
-pub(super) async fn run(
+pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     server: &Arc<Server>,
-    mut stream: rt::TcpStream,
+    mut stream: S,
     info: &Arc<ConnInfo>,
     killed: async_channel::Receiver<()>,
     mut session: Session,

@@ -10,12 +10,12 @@
 //! A connection from a new incarnation of the neighbour (a restart) always wins, since the old
 //! one is dead even if this side has not noticed yet.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::registry::{ConnInfo, Kill};
+use crate::addr::PeerAddr;
 use crate::events::LinkState;
 use crate::outbox::{Outbox, Outgoing, Seen};
 use crate::state::Update;
@@ -58,8 +58,8 @@ pub struct PeerLink {
     pub name: Arc<str>,
     /// Its place among the server's neighbours (the node's flood targets are these indices).
     pub index: usize,
-    /// Its peer address, which this side dials.
-    pub addr: SocketAddr,
+    /// Its peer address, which this side dials (a host name is resolved at every dial).
+    pub addr: PeerAddr,
     /// True when this side owns the link (and so redials it).
     pub we_own: bool,
     /// Floods waiting to be sent; cleared when a connection comes or goes (catch-up covers it).
@@ -101,7 +101,7 @@ pub struct PeerLink {
 
 impl PeerLink {
     /// A link to `name` (neighbour number `index`) at `addr`, down.
-    pub fn new(name: Arc<str>, index: usize, addr: SocketAddr, we_own: bool) -> Self {
+    pub fn new(name: Arc<str>, index: usize, addr: PeerAddr, we_own: bool) -> Self {
         PeerLink {
             name,
             index,

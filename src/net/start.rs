@@ -10,12 +10,14 @@ use futures::future::{self, Either};
 use super::listen::{accept_loop, Port};
 use super::neighbour::PeerLink;
 use super::{dial, random_u64, stop, Server, StopHandle, TaskGuard, Tasks};
+use crate::addr::PeerAddr;
 use crate::config::{Config, Fsync};
 use crate::link::Settings;
 use crate::node::Node;
 use crate::places::Guarded;
 use crate::rt;
 use crate::store::{Replay, Store};
+use crate::tls::LinkTls;
 
 /// What one server needs to start.
 pub struct ServerSpec {
@@ -23,8 +25,8 @@ pub struct ServerSpec {
     pub name: String,
     /// The herd's config (timings, limits, secret, links).
     pub config: Arc<Config>,
-    /// Where each neighbour's peer port really is (differs from the config when tests bind
-    /// port 0).
+    /// Where each neighbour's peer port really is, when it differs from the config's
+    /// `peer_address` (in-process herds and tests bind port 0).
     pub neighbour_addrs: HashMap<String, SocketAddr>,
     /// The Places provider behind its deadline and cap.
     pub places: Arc<Guarded>,
@@ -121,13 +123,19 @@ fn start_with(
     let secret = cfg
         .effective_secret()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(
+            LinkTls::load(t, &spec.name).map_err(|e| std::io::Error::other(e.to_string()))?,
+        )),
+        None => None,
+    };
     let mut peers = Vec::new();
     for (index, n) in cfg.neighbours(&spec.name).into_iter().enumerate() {
         let addr = spec
             .neighbour_addrs
             .get(&n)
-            .copied()
-            .or_else(|| cfg.peer_addr(&n))
+            .map(|a| PeerAddr::Ip(*a))
+            .or_else(|| cfg.peer_address(&n))
             .ok_or_else(|| std::io::Error::other(format!("no peer address for neighbour {n}")))?;
         // Exactly one side owns each link: the lexically smaller name.
         let we_own = *spec.name < *n;
@@ -175,8 +183,9 @@ fn start_with(
         stop,
     ));
     log::info!(target: &server.log_target,
-        "{} listening for clients on {} and for neighbours on {} (incarnation {:016x}, runtime {}, places {}, neighbours {})",
-        server.name, addrs.0, addrs.1, server.incarnation, rt::RUNTIME, server.places.name(),
+        "{} listening for clients on {} and for neighbours on {}{} (incarnation {:016x}, runtime {}, places {}, neighbours {})",
+        server.name, addrs.0, addrs.1, if tls.is_some() { " over TLS" } else { "" },
+        server.incarnation, rt::RUNTIME, server.places.name(),
         server.peers.iter().map(|p| format!("{}@{}{}", p.name, p.addr, if p.we_own { " (we own)" } else { "" }))
             .collect::<Vec<_>>().join(", "));
     if let (Some(r), Some(dir)) = (&replay, &server.config.store.dir) {
@@ -194,16 +203,23 @@ fn start_with(
         server.clone(),
         listeners.client,
         Port::Client,
+        None,
         tasks.guard(),
     ));
     rt::spawn(accept_loop(
         server.clone(),
         listeners.peer,
         Port::Peer,
+        tls.clone(),
         tasks.guard(),
     ));
     for p in &server.peers {
-        rt::spawn(dial::keep(server.clone(), p.clone(), tasks.guard()));
+        rt::spawn(dial::keep(
+            server.clone(),
+            p.clone(),
+            tls.clone(),
+            tasks.guard(),
+        ));
     }
     if !server.peers.is_empty() {
         rt::spawn(flood_report(server.clone(), tasks.guard()));

@@ -85,6 +85,20 @@ pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
     TcpStream::connect(addr).await
 }
 
+/// Resolves `host:port` with the system's resolver (`/etc/hosts`, then DNS, as
+/// `/etc/nsswitch.conf` says) on the blocking pool, afresh at every call: nothing is cached
+/// here, so a name that moves to another address is found at its new one.
+pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let host = host.to_string();
+    spawn_blocking(move || {
+        (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+    })
+    .await
+}
+
 /// Lets every other task that is ready run first (for example, so that a writer woken by one
 /// update finds the updates of the tasks behind it and sends them in one write).
 pub async fn yield_now() {
