@@ -13,6 +13,7 @@
 //! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake
 //!                                                         and then every `timings.resync_ms`)
 //!                        UPDATE [~<seen>] <AT line> | PING <n> | PONG <n>
+//! last, from a server shutting down: BYE
 //! ```
 //!
 //! `SUMMARY` carries a run of bucket digests (see [`crate::digest`]): `2^bits` buckets, this
@@ -109,6 +110,8 @@ pub enum PeerMsg<'a> {
     },
     /// Liveness probe.
     Ping(u64),
+    /// The sender is shutting down: its link going down is expected, not a fault.
+    Bye,
     /// Answer to a probe.
     Pong(u64),
 }
@@ -137,6 +140,7 @@ pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     let f: Vec<&[u8]> = fields(line).collect();
     match f.as_slice() {
         [b"PING", n] => Some(PeerMsg::Ping(parse_u64(n)?)),
+        [b"BYE"] => Some(PeerMsg::Bye),
         [b"PONG", n] => Some(PeerMsg::Pong(parse_u64(n)?)),
         [b"SUMMARY", bits, first, hashes @ ..] if !hashes.is_empty() => {
             let bits: u8 = std::str::from_utf8(bits).ok()?.parse().ok()?;
@@ -201,6 +205,7 @@ pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
             t
         }
         PeerMsg::Ping(n) => format!("PING {n}"),
+        PeerMsg::Bye => "BYE".to_string(),
         PeerMsg::Pong(n) => format!("PONG {n}"),
         PeerMsg::Hello {
             from,
@@ -341,6 +346,7 @@ mod tests {
             hashes: vec![7],
         });
         roundtrip(PeerMsg::Pong(u64::MAX));
+        roundtrip(PeerMsg::Bye);
         roundtrip(PeerMsg::Hello {
             from: "Bona",
             to: "Clark",

@@ -199,6 +199,15 @@ impl Session {
         self.end.get_or_insert(end);
     }
 
+    /// This server is shutting down: a last `BYE` (after whatever is waiting) tells the
+    /// neighbour the link going down is expected. Nothing is read or sent after it.
+    pub fn say_bye(&mut self) {
+        if self.end.is_none() && self.is_up() {
+            wire::encode(&PeerMsg::Bye, &mut self.out);
+        }
+        self.close(End::Local("server stopping".into()));
+    }
+
     /// Room to read into; then call [`received`](Self::received).
     pub fn recv_buf(&mut self) -> &mut [u8] {
         self.frames.spare()
@@ -285,6 +294,7 @@ impl Session {
                 self.compare(bits, first, &hashes, host);
             }
             Some(PeerMsg::Ping(n)) => wire::encode(&PeerMsg::Pong(n), &mut self.out),
+            Some(PeerMsg::Bye) => self.close(End::Departed),
             Some(PeerMsg::Pong(n)) => {
                 if let Some((seq, at)) = self.ping {
                     if seq == n {

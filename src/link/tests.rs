@@ -509,3 +509,18 @@ fn summaries_go_out_again_periodically_and_on_request_and_repair_what_was_missed
         hb.applied
     );
 }
+
+#[test]
+fn a_server_shutting_down_says_bye_and_the_neighbour_ends_without_a_fault() {
+    let (mut a, mut ha, mut b, mut hb) = up(vec![], vec![]);
+    a.say_bye();
+    assert_eq!(take(&mut a, &mut ha), "BYE\n");
+    assert_eq!(a.end(), Some(&End::Local("server stopping".into())));
+    b.receive(b"BYE\n", ms(5), &mut hb);
+    assert_eq!(b.end(), Some(&End::Departed));
+    // Before the handshake there is nobody to tell.
+    let mut c = Session::dial(settings("A", SECRET, 1), "B".into(), [1; 16], ms(0));
+    let hello = take(&mut c, &mut ha);
+    c.say_bye();
+    assert_eq!(take(&mut c, &mut ha), "", "{hello}");
+}

@@ -198,6 +198,11 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>, tls: Option<&Link
     server.unregister(&info, &ran.end.to_string());
     server.link_ended(link, &ran.end, ran.was_live);
     match ran {
+        // Another connection is (or became) the link: nothing failed.
+        Ran {
+            end: End::Superseded,
+            ..
+        } => Dialed::NotNeeded,
         Ran {
             up_at: Some(at),
             end,
@@ -206,10 +211,6 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>, tls: Option<&Link
             up_for: at.elapsed(),
             end,
         },
-        Ran {
-            end: End::Superseded,
-            ..
-        } => Dialed::NotNeeded,
         Ran { end, .. } => Dialed::Failed(end.to_string()),
     }
 }

@@ -78,7 +78,7 @@ impl Host for LinkHost<'_> {
             .ok_or(End::Superseded)?;
         let by_owner = self.dialed == link.we_own;
         let (generation, before) = link
-            .attach(self.info.clone(), by_owner, incarnation)
+            .attach(self.info.clone(), by_owner, self.dialed, incarnation)
             .ok_or(if link.is_cut() {
                 End::Local("the link is cut by the operator".into())
             } else {
@@ -124,7 +124,10 @@ impl Host for LinkHost<'_> {
     }
 
     fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
-        self.link.as_ref().map_or_else(Vec::new, |l| l.take(max))
+        match (&self.link, self.up) {
+            (Some(l), Some((generation, _))) => l.take(generation, max),
+            _ => Vec::new(),
+        }
     }
 
     fn sent(&mut self, batch: &[Outgoing]) {
@@ -235,6 +238,10 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut bell: Option<Pin<Box<async_channel::Receiver<()>>>> = None;
     let mut timer = Timer { armed: None };
     let mut stalled_since: Option<Duration> = None;
+    // A connection replaced by a newer one and left for the other end to close: if that end
+    // does not, it closes itself after the silence timeout.
+    let mut replaced_since: Option<Duration> = None;
+    let linger = Duration::from_millis(server.config.timings.peer_timeout_ms);
     let mut yielded = false;
     let end = futures::future::poll_fn(|cx| {
         for _ in 0..ROUNDS {
@@ -252,7 +259,15 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             }
             if stop.as_mut().poll(cx).is_ready() {
-                session.close(End::Local("server stopping".into()));
+                // Best effort, without waiting: the BYE goes if the socket takes it now.
+                session.say_bye();
+                if !session.output().is_empty() {
+                    if let Poll::Ready(Ok(n)) =
+                        Pin::new(&mut stream).poll_write(cx, session.output())
+                    {
+                        session.consumed(n);
+                    }
+                }
                 continue;
             }
             match Pin::new(&mut stream).poll_read(cx, session.recv_buf()) {
@@ -332,15 +347,23 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             if session.end().is_some() {
                 continue;
             }
+            if let (Some(l), Some((generation, _)), None) = (&host.link, host.up, replaced_since) {
+                if !l.is_live(generation) {
+                    replaced_since = Some(now);
+                }
+            }
             let stall_due = stalled_since.map(|t| t + write_timeout);
-            let due = match (session.next_timer(), stall_due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let linger_due = replaced_since.map(|t| t + linger);
+            let due = [session.next_timer(), stall_due, linger_due]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(due) = due {
                 if timer.poll(cx, due, now).is_ready() {
                     if stall_due.is_some_and(|d| now >= d) {
                         session.close(End::WriteStalled(write_timeout));
+                    } else if linger_due.is_some_and(|d| now >= d) {
+                        session.close(End::Superseded);
                     } else {
                         session.on_timer(now, &mut host);
                     }

@@ -74,6 +74,8 @@ pub struct PeerLink {
     current: Mutex<Option<Current>>,
     /// Source of generations.
     generation: AtomicU64,
+    /// The live connection's generation (0: none), readable without the lock.
+    live: AtomicU64,
     /// Cut by the operator.
     cut: AtomicBool,
     /// Another link of this server was lost: send our summary on this one soon.
@@ -120,6 +122,7 @@ impl PeerLink {
             }),
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
+            live: AtomicU64::new(0),
             cut: AtomicBool::new(false),
             resync: AtomicBool::new(false),
             sent: AtomicU64::new(0),
@@ -177,8 +180,12 @@ impl PeerLink {
         lock(&self.outbox).cancel(update);
     }
 
-    /// Takes up to `max` queued updates.
-    pub fn take(&self, max: usize) -> Vec<Outgoing> {
+    /// Takes up to `max` queued updates for connection `generation`: nothing unless it is the
+    /// live one (a replaced connection that lingers until the other end closes it sends none).
+    pub(super) fn take(&self, generation: u64, max: usize) -> Vec<Outgoing> {
+        if !self.is_live(generation) {
+            return Vec::new();
+        }
         lock(&self.outbox).take(max)
     }
 
@@ -208,6 +215,7 @@ impl PeerLink {
         if let Some(c) = cur.take() {
             c.conn.kill(Kill::Cut);
         }
+        self.live.store(0, Relaxed);
         lock(&self.outbox).clear();
         self.set_state(LinkState::Cut, Some("cut by operator".into()));
     }
@@ -244,13 +252,25 @@ impl PeerLink {
         lock(&self.status).last_heard = Some(Instant::now());
     }
 
+    /// True while connection `generation` is the live one.
+    pub(super) fn is_live(&self, generation: u64) -> bool {
+        self.live.load(Relaxed) == generation
+    }
+
     /// Makes `conn` the live connection if the owner rule lets it (ending the one it
     /// replaces): its generation and the neighbour's incarnation seen before (a different one
     /// means it restarted). `None` when the live connection stays and `conn` must close.
+    /// `dialed`: this side dialed `conn`.
+    ///
+    /// When both ends dialed at once, the end that *accepted* the winning connection closes
+    /// the losing one; the end that dialed the winner only stops using it and lets it be
+    /// closed from the other side. So neither end sees its link go down in between: the
+    /// acceptor switches when the winner's PROOF arrives, after the dialer already has.
     pub(super) fn attach(
         &self,
         conn: Arc<ConnInfo>,
         by_owner: bool,
+        dialed: bool,
         incarnation: u64,
     ) -> Option<(u64, Option<u64>)> {
         // Lock order: `current`, then `status` (as in `cut`), so a cut cannot interleave.
@@ -259,10 +279,14 @@ impl PeerLink {
             return None;
         }
         if let Some(old) = cur.as_ref() {
-            if old.by_owner && !by_owner && old.incarnation == incarnation {
+            let same_instance = old.incarnation == incarnation;
+            if old.by_owner && !by_owner && same_instance {
                 return None;
             }
-            old.conn.kill(Kill::Superseded);
+            let owner_wins_here = by_owner && !old.by_owner && dialed && same_instance;
+            if !owner_wins_here {
+                old.conn.kill(Kill::Superseded);
+            }
         }
         let came_up = cur.is_none();
         let generation = self.generation.fetch_add(1, Relaxed) + 1;
@@ -272,6 +296,7 @@ impl PeerLink {
             by_owner,
             incarnation,
         });
+        self.live.store(generation, Relaxed);
         lock(&self.outbox).clear();
         let before = {
             let mut s = lock(&self.status);
@@ -296,11 +321,85 @@ impl PeerLink {
                 return false;
             }
             *cur = None;
+            self.live.store(0, Relaxed);
         }
         lock(&self.outbox).clear();
         if !self.is_cut() {
             self.set_state(LinkState::Down, Some(reason.to_string()));
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ConnKind;
+    use crate::net::registry::Registry;
+
+    fn conn(r: &Registry) -> (Arc<ConnInfo>, async_channel::Receiver<()>) {
+        r.add("127.0.0.1:1".parse().unwrap(), ConnKind::Peer)
+    }
+
+    #[test]
+    fn both_ends_keep_the_owners_connection_and_only_its_acceptor_closes_the_other() {
+        let r = Registry::default();
+        // Owner side ("A" < "B"): the neighbour's start dial came first, then ours.
+        let owner = PeerLink::new(
+            "B".into(),
+            0,
+            "127.0.0.1:2"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+            true,
+        );
+        let (theirs, theirs_killed) = conn(&r);
+        let (g1, _) = owner.attach(theirs, false, false, 7).unwrap();
+        let (ours, _) = conn(&r);
+        let (g2, _) = owner.attach(ours, true, true, 7).unwrap();
+        assert!(owner.is_live(g2) && !owner.is_live(g1));
+        assert!(
+            !theirs_killed.is_closed(),
+            "we dialed the winner: the other end closes the loser"
+        );
+        assert_eq!(
+            owner.reconnects.load(Relaxed),
+            1,
+            "the link never went down"
+        );
+        assert!(
+            owner.take(g1, 10).is_empty(),
+            "the replaced connection sends nothing"
+        );
+        assert!(
+            !owner.detach(g1, "closed by the neighbour"),
+            "its end does not take the link down"
+        );
+        assert!(owner.is_up());
+        // Other side: it dialed first; the owner's connection arrives and it closes its own.
+        let other = PeerLink::new(
+            "A".into(),
+            0,
+            "127.0.0.1:3"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+            false,
+        );
+        let (mine, mine_killed) = conn(&r);
+        other.attach(mine, false, true, 9).unwrap();
+        let (owners, _) = conn(&r);
+        other.attach(owners, true, false, 9).unwrap();
+        assert!(
+            mine_killed.is_closed(),
+            "the acceptor of the winner closes the loser"
+        );
+        // A late connection from the non-owner, same incarnation, loses to the owner's.
+        let (late, _) = conn(&r);
+        assert!(other.attach(late, false, true, 9).is_none());
+        // From a new incarnation (a restart), anything wins.
+        let (fresh, _) = conn(&r);
+        assert!(other.attach(fresh, false, true, 10).is_some());
     }
 }

@@ -307,7 +307,8 @@ impl Server {
             p.request_resync();
         }
         match end {
-            End::Local(_) => {
+            // Closed on purpose, here or by a neighbour that said goodbye: not a fault.
+            End::Local(_) | End::Departed => {
                 log::info!(target: &self.log_target, "link to {} closed: {reason}", link.name)
             }
             _ => log::warn!(target: &self.log_target, "link to {} down: {reason}", link.name),
