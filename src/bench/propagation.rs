@@ -28,6 +28,8 @@ struct Sent {
     origin: usize,
     /// When the client had the reply.
     replied: SystemTime,
+    /// When the client sent the IAMAT (an upper bound on when the origin accepted it).
+    sent: SystemTime,
 }
 
 /// Runs the phase: `rate` updates per second for `duration`.
@@ -142,6 +144,7 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
     // Join arrivals to replies.
     let index: HashMap<&[u8], &Sent> = sent.iter().map(|s| (&s.at[..], s)).collect();
     let mut hists: Vec<_> = (0..=max_hops).map(|_| new_histogram()).collect();
+    let mut from_send: Vec<_> = (0..=max_hops).map(|_| new_histogram()).collect();
     let mut before_reply = 0;
     let mut matched = 0u64;
     for (j, got) in by_server.iter().enumerate() {
@@ -160,6 +163,7 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
                 }
             };
             hists[d].saturating_record(micros(latency));
+            from_send[d].saturating_record(micros(when.duration_since(s.sent).unwrap_or_default()));
             matched += 1;
         }
     }
@@ -169,6 +173,7 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
             pairs: pairs[d].len(),
             expected: expected_by_hops[d],
             latency_us: Percentiles::of(&hists[d]),
+            from_send_us: Percentiles::of(&from_send[d]),
         })
         .collect();
     Propagation {
@@ -209,7 +214,8 @@ async fn send_at_rate(
         if due > now {
             rt::sleep(due - now).await;
         }
-        let t = SystemTime::now()
+        let sent_at = SystemTime::now();
+        let t = sent_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         let cmd = format!(
@@ -238,6 +244,7 @@ async fn send_at_rate(
                         at: buf[..i].to_vec(),
                         origin,
                         replied,
+                        sent: sent_at,
                     });
                 } else {
                     errors.fetch_add(1, Relaxed);

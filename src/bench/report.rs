@@ -155,6 +155,10 @@ pub struct HopStats {
     pub expected: u64,
     /// Latency from the IAMAT's reply (as the client saw it) to the update applied there, µs.
     pub latency_us: Percentiles,
+    /// Latency from the IAMAT sent to the update applied there, µs: an upper bound that also
+    /// counts the time the origin took to answer (which matters under load, where replies
+    /// wait and floods leave before them).
+    pub from_send_us: Percentiles,
 }
 
 /// The propagation phase.
@@ -376,13 +380,21 @@ impl Report {
                 None => "propagation to two hops".into(),
             },
             goal: match loaded {
-                Some(_) => "p99 <= 5 ms while the closed-loop load runs (--under-load)".into(),
+                Some(_) => {
+                    "p99 <= 5 ms from the IAMAT sent, while the closed-loop load runs (--under-load)"
+                        .into()
+                }
                 None => "p99 <= 5 ms at 5,000 updates/s".into(),
             },
             measured: match two {
                 Some((p, h)) => format!(
                     "p99 {:.2} ms at {:.0} updates/s ({} missing){}",
-                    h.latency_us.p99 as f64 / 1e3,
+                    if loaded.is_some() {
+                        h.from_send_us.p99
+                    } else {
+                        h.latency_us.p99
+                    } as f64
+                        / 1e3,
                     p.achieved_rate,
                     p.missing,
                     match loaded {
@@ -395,9 +407,15 @@ impl Report {
                 ),
                 None => "not measured".into(),
             },
-            // Under load the probes queue behind the load: only the latency counts.
+            // Under load the probes queue behind the load: only the latency counts, and it is
+            // counted from the IAMAT sent (replies wait; floods leave before them).
             met: two.map(|(p, h)| {
-                h.latency_us.p99 <= 5_000
+                let p99 = if loaded.is_some() {
+                    h.from_send_us.p99
+                } else {
+                    h.latency_us.p99
+                };
+                p99 <= 5_000
                     && p.missing == 0
                     && (loaded.is_some()
                         || (p.rate >= 5_000 && p.achieved_rate >= 0.95 * f64::from(p.rate)))
@@ -546,17 +564,19 @@ impl Report {
                 );
             }
             for h in &p.by_hops {
-                let l = &h.latency_us;
+                let (l, f) = (&h.latency_us, &h.from_send_us);
                 let _ = writeln!(
                     o,
-                    "  {} hop{}: {:>7} arrivals  p50 {:>6}  p99 {:>6}  p99.9 {:>6}  max {:>6}",
+                    "  {} hop{}: {:>7} arrivals  p50 {:>6}  p99 {:>6}  p99.9 {:>6}  max {:>6}   (from the IAMAT sent: p50 {:>6}  p99 {:>6})",
                     h.hops,
                     if h.hops == 1 { " " } else { "s" },
                     l.samples,
                     l.p50,
                     l.p99,
                     l.p999,
-                    l.max
+                    l.max,
+                    f.p50,
+                    f.p99
                 );
             }
             let _ = writeln!(
