@@ -97,22 +97,7 @@ async fn set_up(spec: &LoadSpec) -> Result<(), String> {
         let mut cmd = Vec::new();
         next_command(spec, id, false, &mut fastrand::Rng::new(), &mut cmd);
         let mut reply = Vec::new();
-        let exchange = async {
-            let mut stream = connect(spec).await?;
-            stream
-                .write_all(&cmd)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            stream
-                .shutdown(std::net::Shutdown::Write)
-                .map_err(|e| format!("half-close: {e}"))?;
-            (&mut stream)
-                .take(MAX_REPLY as u64)
-                .read_to_end(&mut reply)
-                .await
-                .map_err(|e| format!("read: {e}"))
-        };
-        match rt::timeout(spec.op_timeout, exchange).await {
+        match rt::timeout(spec.op_timeout, one_shot(spec, &cmd, &mut reply)).await {
             Some(Ok(_)) if reply.starts_with(b"AT ") || reply == cmd => {}
             Some(Ok(_)) => {
                 return Err(format!(
@@ -263,6 +248,24 @@ fn tally(t: &mut Tally, cmd: &[u8], reply: &[u8], whatsat: bool, took: Duration)
     true
 }
 
+/// One command on a connection of its own, the grader way: connect, write, half-close, read the
+/// reply to EOF (at most `MAX_REPLY` bytes) into `reply`.
+async fn one_shot(spec: &LoadSpec, cmd: &[u8], reply: &mut Vec<u8>) -> Result<usize, String> {
+    let mut stream = connect(spec).await?;
+    stream
+        .write_all(cmd)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("half-close: {e}"))?;
+    (&mut stream)
+        .take(MAX_REPLY as u64)
+        .read_to_end(reply)
+        .await
+        .map_err(|e| format!("read: {e}"))
+}
+
 async fn connect(spec: &LoadSpec) -> Result<rt::TcpStream, String> {
     match rt::timeout(spec.op_timeout, rt::connect(spec.addr)).await {
         None => Err(format!("connect to {} timed out", spec.addr)),
@@ -342,24 +345,8 @@ async fn per_command(spec: &LoadSpec, id: usize, deadline: Instant, issued: &Ato
         let whatsat = next_command(spec, id, known, &mut rng, &mut cmd);
         buf.clear();
         let t0 = Instant::now();
-        let exchange = async {
-            let mut stream = connect(spec).await?;
-            stream
-                .write_all(&cmd)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            stream
-                .shutdown(std::net::Shutdown::Write)
-                .map_err(|e| format!("half-close: {e}"))?;
-            (&mut stream)
-                .take(MAX_REPLY as u64)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|e| format!("read: {e}"))?;
-            Ok::<(), String>(())
-        };
-        match rt::timeout(spec.op_timeout, exchange).await {
-            Some(Ok(())) => {
+        match rt::timeout(spec.op_timeout, one_shot(spec, &cmd, &mut buf)).await {
+            Some(Ok(_)) => {
                 let took = t0.elapsed();
                 if tally(&mut t, &cmd, &buf, whatsat, took) && !whatsat {
                     known = true;
