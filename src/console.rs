@@ -505,11 +505,10 @@ fn ticks(fps: u32) -> impl futures::Stream<Item = ()> + Unpin {
 
 async fn run(bridge: Bridge, title: String, stop: Stop) -> Result<(), String> {
     let opts = herd_tui::ConsoleOptions { fps: 10, title };
-    let console = std::pin::pin!(herd_tui::run(Arc::new(bridge), ticks(opts.fps), opts));
-    let stop = std::pin::pin!(stop.wait());
-    match futures::future::select(console, stop).await {
-        futures::future::Either::Left((res, _)) => res.map_err(|e| format!("console: {e}")),
-        futures::future::Either::Right(_) => Ok(()),
+    let console = herd_tui::run(Arc::new(bridge), ticks(opts.fps), opts);
+    match stop.until(console).await {
+        Some(res) => res.map_err(|e| format!("console: {e}")),
+        None => Ok(()),
     }
 }
 

@@ -7,7 +7,6 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use futures::future::{self, Either};
 use sd_notify::NotifyState;
 
 use crate::net::Stop;
@@ -33,9 +32,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 pub async fn watchdog(every: Duration, stop: Stop) {
     loop {
         send(&[NotifyState::Watchdog]);
-        let tick = std::pin::pin!(rt::sleep(every));
-        let stopped = std::pin::pin!(stop.wait());
-        if let Either::Right(_) = future::select(tick, stopped).await {
+        if stop.until(rt::sleep(every)).await.is_none() {
             break;
         }
     }

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 
-use futures::future::{self, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use crate::net::{stop_channel, Stop, StopHandle};
@@ -46,22 +45,15 @@ pub async fn serve_forever(addr: SocketAddr) -> std::io::Result<()> {
 
 async fn accept_loop(listener: rt::TcpListener, stop: Stop) {
     loop {
-        let accepted = {
-            let accept = std::pin::pin!(listener.accept());
-            let stopped = std::pin::pin!(stop.wait());
-            match future::select(accept, stopped).await {
-                Either::Left((res, _)) => res,
-                Either::Right(_) => return,
-            }
+        let Some(accepted) = stop.until(listener.accept()).await else {
+            return;
         };
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let stop = stop.clone();
                 rt::spawn(async move {
-                    let conn = std::pin::pin!(echo(stream));
-                    let stopped = std::pin::pin!(stop.wait());
-                    future::select(conn, stopped).await;
+                    stop.until(echo(stream)).await;
                 });
             }
             Err(_) => rt::sleep(std::time::Duration::from_millis(5)).await,

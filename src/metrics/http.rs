@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{self, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use prometheus_client::registry::Registry;
 
@@ -33,13 +32,8 @@ pub async fn serve(
     let registry = Arc::new(registry);
     rt::spawn(async move {
         loop {
-            let accepted = {
-                let accept = std::pin::pin!(listener.accept());
-                let stopped = std::pin::pin!(stop.wait());
-                match future::select(accept, stopped).await {
-                    Either::Left((res, _)) => res,
-                    Either::Right(_) => break,
-                }
+            let Some(accepted) = stop.until(listener.accept()).await else {
+                break;
             };
             match accepted {
                 Ok((stream, _)) => {

@@ -110,9 +110,7 @@ pub(super) async fn keep(
                 t.backoff_max_ms,
                 fastrand::f64(),
             );
-            let sleep = std::pin::pin!(rt::sleep(d));
-            let stop = std::pin::pin!(server.stop.wait());
-            if let Either::Right(_) = future::select(sleep, stop).await {
+            if server.stop.until(rt::sleep(d)).await.is_none() {
                 break;
             }
             if link.is_up() || link.is_cut() {

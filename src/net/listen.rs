@@ -7,8 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{self, Either};
-
 use super::{client, drive, nonce, tls, Server, TaskGuard};
 use crate::events::ConnKind;
 use crate::link::{End, Session};
@@ -34,13 +32,8 @@ pub(super) async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let accepted = {
-            let accept = std::pin::pin!(listener.accept());
-            let stop = std::pin::pin!(server.stop.wait());
-            match future::select(accept, stop).await {
-                Either::Left((res, _)) => res,
-                Either::Right(_) => break,
-            }
+        let Some(accepted) = server.stop.until(listener.accept()).await else {
+            break;
         };
         match accepted {
             Ok((stream, addr)) => {

@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{self, Either};
-
 use super::listen::{accept_loop, Port};
 use super::neighbour::PeerLink;
 use super::{dial, random_u64, stop, Server, StopHandle, TaskGuard, Tasks};
@@ -237,9 +235,12 @@ fn start_with(
 /// Forces the log to the disk once a second (`Fsync::EverySecond`), off the async threads.
 async fn sync_loop(server: Arc<Server>, _task: TaskGuard) {
     loop {
-        let tick = std::pin::pin!(rt::sleep(Duration::from_secs(1)));
-        let stop = std::pin::pin!(server.stop.wait());
-        if let Either::Right(_) = future::select(tick, stop).await {
+        if server
+            .stop
+            .until(rt::sleep(Duration::from_secs(1)))
+            .await
+            .is_none()
+        {
             break;
         }
         let s = server.clone();
@@ -263,9 +264,7 @@ async fn flood_report(server: Arc<Server>, _task: TaskGuard) {
     let mut last: Vec<(u64, u64, u64)> = server.peers.iter().map(|p| counts(p)).collect();
     let mut since = std::time::Instant::now();
     loop {
-        let tick = std::pin::pin!(rt::sleep(FLOOD_REPORT));
-        let stop = std::pin::pin!(server.stop.wait());
-        let stopping = matches!(future::select(tick, stop).await, Either::Right(_));
+        let stopping = server.stop.until(rt::sleep(FLOOD_REPORT)).await.is_none();
         let secs = since.elapsed().as_secs_f64();
         since = std::time::Instant::now();
         for (p, before) in server.peers.iter().zip(last.iter_mut()) {

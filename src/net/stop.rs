@@ -23,6 +23,16 @@ impl Stop {
         let _ = self.0.recv().await;
     }
 
+    /// Runs `fut` until it completes (`Some` of its output) or the signal fires first (`None`).
+    pub async fn until<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        let fut = std::pin::pin!(fut);
+        let stopped = std::pin::pin!(self.wait());
+        match futures::future::select(fut, stopped).await {
+            futures::future::Either::Left((out, _)) => Some(out),
+            futures::future::Either::Right(_) => None,
+        }
+    }
+
     /// True once the signal has fired.
     pub fn is_set(&self) -> bool {
         self.0.is_closed()
@@ -95,6 +105,20 @@ mod tests {
             drop(g);
             drop(g2);
             tasks.wait().await;
+        });
+    }
+
+    #[test]
+    fn until_gives_the_output_before_the_signal_and_none_after_it() {
+        futures::executor::block_on(async {
+            let (h, s) = channel();
+            assert_eq!(s.until(async { 7 }).await, Some(7));
+            // A future that never completes ends when the signal fires.
+            let pending = s.until(futures::future::pending::<()>());
+            h.fire();
+            assert_eq!(pending.await, None);
+            // Once fired, a ready future may still win the race; a pending one never does.
+            assert_eq!(s.until(futures::future::pending::<u8>()).await, None);
         });
     }
 }
