@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod outbox;
+pub mod owner;
 pub mod places;
 pub mod protocol;
 pub mod ratelog;

@@ -232,10 +232,15 @@ impl PeerLink {
         if self.is_cut() {
             return None;
         }
+        let claim = |by_owner, incarnation| crate::owner::Claim {
+            by_owner,
+            incarnation,
+        };
+        let live = cur.as_ref().map(|c| claim(c.by_owner, c.incarnation));
+        if !crate::owner::replaces(live, claim(by_owner, incarnation)) {
+            return None;
+        }
         if let Some(old) = cur.as_ref() {
-            if old.by_owner && !by_owner && old.incarnation == incarnation {
-                return None;
-            }
             old.conn.kill(Kill::Superseded);
         }
         let came_up = cur.is_none();
