@@ -25,6 +25,7 @@ pub mod protocol;
 pub mod ratelog;
 pub mod rt;
 pub mod signals;
+pub mod sim;
 pub mod state;
 pub mod store;
 pub mod sync;

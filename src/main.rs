@@ -94,6 +94,9 @@ enum Command {
     /// Measure: closed-loop load against the herd (or --target) and an echo ceiling in the same
     /// run, propagation by hop count, idle-connection memory, start-up, offline Places.
     Bench(herd::bench::BenchArgs),
+    /// Simulate a herd (up to thousands of servers) with faults, deterministically, in virtual
+    /// time, driving the real node and link code; checks invariants at every step.
+    Sim(herd::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
             demo(config.as_deref(), headless, ephemeral, log_dir, &opts)
         }
         Command::Bench(args) => herd::bench::run(args),
+        Command::Sim(args) => herd::sim::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,4 +16,5 @@ mod places;
 mod ports;
 mod procs;
 mod props;
+mod sim;
 mod support;

@@ -1,0 +1,215 @@
+//! The link session's [`Host`] for a simulated server: what `net::drive::LinkHost` and
+//! `net::Server::receive_update` do, with the owner rule from [`crate::owner`], and the
+//! per-step invariants checked where the table changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::check::Violation;
+use super::server::{sorted, Server};
+use super::track::Ctx;
+use crate::digest::Digest;
+use crate::link::{End, Host};
+use crate::node::{FromNeighbour, Node};
+use crate::state::Update;
+use crate::wire::{self, PeerMsg};
+
+/// What the simulator remembers of one end of a connection, besides its session.
+#[derive(Debug, Default)]
+pub struct EndMeta {
+    /// The neighbour (index among the server's peers), once known.
+    pub peer: Option<usize>,
+    /// Its generation while attached as the live link.
+    pub generation: Option<u64>,
+    /// When it became the live link.
+    pub up_at: Option<Duration>,
+    /// The catch-up window its catch-up traffic counts in.
+    pub window: Option<usize>,
+    /// The time of the timer event scheduled for it, if any.
+    pub armed: Option<Duration>,
+}
+
+/// A session's view of its simulated server, for one call.
+pub struct SimHost<'a> {
+    /// The server.
+    pub server: &'a mut Server,
+    /// This end's state.
+    pub meta: &'a mut EndMeta,
+    /// Server names by index.
+    pub names: &'a [Arc<str>],
+    /// Counters, the spread tracker and the work this call leaves for the step.
+    pub ctx: &'a mut Ctx,
+    /// The connection.
+    pub conn: u32,
+    /// This end (0: dialed).
+    pub side: u8,
+    /// The server at the other end.
+    pub other: u32,
+    /// The time of the call.
+    pub now: Duration,
+    /// Catch-up entries still to be counted among the next updates sent.
+    pub catch_up_left: usize,
+}
+
+impl SimHost<'_> {
+    fn violation(&mut self, what: String) {
+        let at = self.now;
+        self.ctx.violation.get_or_insert(Violation { at, what });
+    }
+
+    /// The neighbour this end talks to, checked against the connection's other end: nothing
+    /// is ever sent to, or taken from, a server that is not a neighbour.
+    fn check_neighbour(&mut self, name: &str) -> Option<usize> {
+        let me = self.server.index as usize;
+        match self.server.peer_named(name, self.names) {
+            Some(p) if self.server.peers[p].server == self.other => Some(p),
+            _ => {
+                let other = self.names[self.other as usize].clone();
+                self.violation(format!(
+                    "{} took {name:?} as its neighbour on a connection from {other}",
+                    self.names[me]
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl Host for SimHost<'_> {
+    fn admit(&mut self, from: &str, _incarnation: u64) -> Result<(), String> {
+        let Some(p) = self.server.peer_named(from, self.names) else {
+            return Err(format!("{from:?} is not a neighbour"));
+        };
+        self.check_neighbour(from);
+        self.meta.peer = Some(p);
+        Ok(())
+    }
+
+    fn up(&mut self, neighbour: &str, incarnation: u64) -> Result<Digest, End> {
+        let p = self.check_neighbour(neighbour).ok_or(End::Superseded)?;
+        let (old, generation) = self
+            .server
+            .attach(p, self.conn, self.side, incarnation)
+            .ok_or(End::Superseded)?;
+        if let Some(old) = old {
+            self.ctx.kills.push((old.conn, old.side));
+        } else {
+            self.ctx.stats.link_ups += 1;
+        }
+        self.meta.peer = Some(p);
+        self.meta.generation = Some(generation);
+        self.meta.up_at = Some(self.now);
+        let (_, summary) = self.server.node.summary();
+        // The bytes of the SUMMARY lines, as the session writes them (same runs).
+        let per_line = (self.server.settings.max_frame.saturating_sub(32) / 17).clamp(1, 512);
+        let mut buf = Vec::new();
+        for (first, run) in summary.runs(per_line) {
+            let msg = PeerMsg::Summary {
+                bits: summary.bits,
+                first,
+                hashes: run.to_vec(),
+            };
+            wire::encode(&msg, &mut buf);
+        }
+        self.meta.window = self.ctx.window_for(self.server.index, self.other);
+        self.ctx
+            .catch_up_summary(self.meta.window, buf.len() as u64);
+        Ok(summary)
+    }
+
+    fn update(&mut self, at: &[u8]) -> Result<(), String> {
+        let Some(p) = self.meta.peer else {
+            return Err("an update before the handshake".into());
+        };
+        let client = at.split(|&b| b == b' ').nth(3).unwrap_or_default();
+        let before = self.server.node.lookup(client);
+        let outcome = self.server.node.neighbour_update(p, at);
+        self.ctx.stats.received += 1;
+        match outcome {
+            FromNeighbour::Applied(effects) => {
+                self.ctx.stats.applied += 1;
+                self.ctx
+                    .track
+                    .applied(&effects.update.at, self.server.index, self.now);
+                self.server.perform(&effects, self.now, &mut self.ctx.dirty);
+            }
+            FromNeighbour::Held(held) => {
+                self.ctx.stats.ignored += 1;
+                self.server.peers[p].outbox.cancel(&held);
+            }
+            FromNeighbour::NotNewer(u) => {
+                self.ctx.stats.ignored += 1;
+                if self.ctx.planted == Some(self.server.index) {
+                    plant_stale_apply(&mut self.server.node, u);
+                }
+            }
+            FromNeighbour::Full(_) => self.ctx.stats.ignored += 1,
+            FromNeighbour::Malformed => return Err("not an AT line".into()),
+        }
+        let after = self.server.node.lookup(client);
+        if let Some(before) = before {
+            let older = after.as_ref().is_none_or(|a| before.is_newer_than(a));
+            if older {
+                let after = after.map_or("nothing".into(), |a| escaped(&a.at));
+                let me = self.names[self.server.index as usize].clone();
+                self.violation(format!(
+                    "{me}'s record for {} went from {} to an older one, {after}",
+                    escaped(&before.client),
+                    escaped(&before.at)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Vec<Update> {
+        sorted(self.server.node.snapshot())
+    }
+
+    fn take_updates(&mut self, max: usize) -> Vec<Update> {
+        match self.meta.peer {
+            Some(p) => self.server.peers[p].outbox.take(max),
+            None => Vec::new(),
+        }
+    }
+
+    fn sent(&mut self, batch: &[Update]) {
+        let catch_up = batch.len().min(self.catch_up_left);
+        self.catch_up_left -= catch_up;
+        let bytes = |us: &[Update]| us.iter().map(|u| u.at.len() as u64 + 8).sum::<u64>();
+        self.ctx
+            .catch_up_sent(self.meta.window, catch_up as u64, bytes(&batch[..catch_up]));
+        let floods = &batch[catch_up..];
+        self.ctx.stats.flood_msgs += floods.len() as u64;
+        self.ctx.stats.flood_bytes += bytes(floods);
+    }
+
+    fn compared(&mut self, _queued: usize, _done: bool) {}
+
+    fn rtt(&mut self, _rtt: Duration) {}
+
+    fn skipped(&mut self, _bytes: usize) {
+        self.ctx.stats.skipped += 1;
+    }
+}
+
+/// The planted bug (for the checker's own test): apply `stale` although the node found it not
+/// newer, as a server without the newest-wins comparison would.
+fn plant_stale_apply(node: &mut Node, stale: Update) {
+    let mut table = node.snapshot();
+    table.retain(|u| u.client != stale.client);
+    table.push(stale);
+    let fresh = Node::new(node.name().clone(), node.neighbours().to_vec(), usize::MAX);
+    fresh.restore(&table);
+    *node = fresh;
+}
+
+/// A line for a message: escaped, cut after a few dozen bytes.
+pub fn escaped(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(100)];
+    let mut s = shown.escape_ascii().to_string();
+    if bytes.len() > shown.len() {
+        s.push_str("...");
+    }
+    s
+}
