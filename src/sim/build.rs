@@ -136,6 +136,7 @@ impl World {
             done: false,
             settled_at: None,
             scratch: Vec::new(),
+            pool: Vec::new(),
             topo,
             opts,
         };

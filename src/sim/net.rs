@@ -102,10 +102,17 @@ pub fn rto(base: Duration) -> Duration {
 
 /// True unless every line of `bytes` is a PING or a PONG.
 pub fn carries_data(bytes: &[u8]) -> bool {
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .any(|l| !(l.starts_with(b"PING ") || l.starts_with(b"PONG ")))
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if !(rest.starts_with(b"PING ") || rest.starts_with(b"PONG ")) {
+            return true;
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => rest = &rest[i + 1..],
+            None => return false,
+        }
+    }
+    false
 }
 
 impl NetParams {
@@ -118,7 +125,7 @@ impl NetParams {
     /// One crossing of a link of base latency `base`: base plus exponential jitter.
     pub fn one_way(&self, base: Duration, rng: &mut fastrand::Rng) -> Duration {
         let u = 1.0 - rng.f64(); // (0, 1]
-        base + self.jitter.mul_f64(-u.ln())
+        base + Duration::from_nanos((self.jitter.as_nanos() as f64 * -u.ln()) as u64)
     }
 
     /// True when a packet is lost.
@@ -147,7 +154,7 @@ impl Pipe {
         stats.segments += 1;
         stats.bytes += len as u64;
         let start = self.busy_until.max(now);
-        self.busy_until = start + Duration::from_secs_f64(len as f64 / p.bandwidth);
+        self.busy_until = start + Duration::from_nanos((len as f64 * 1e9 / p.bandwidth) as u64);
         let mut at = self.busy_until + p.one_way(base, rng);
         if p.loss > 0.0 {
             let packets = len.div_ceil(MSS).max(1) as i32;
@@ -288,5 +295,7 @@ mod tests {
         assert!(!carries_data(b"PING 3\nPONG 2\n"));
         assert!(carries_data(b"PING 3\nUPDATE AT x\n"));
         assert!(!carries_data(b""));
+        assert!(carries_data(b"PONG 1\nSUMMARY 0 0 00\n"));
+        assert!(!carries_data(b"PONG 1\nPING 2"));
     }
 }

@@ -97,7 +97,8 @@ impl World {
             .filter_map(|s| s.run.as_ref())
             .map(|s| (s.settings.name.clone(), s.node.snapshot()))
             .collect();
-        for (_, t) in &tables {
+        if let Some((_, t)) = tables.first() {
+            // The check below makes every other table equal to this one.
             self.trace.table(t);
         }
         if let Err(what) = self.expect.check(&tables) {

@@ -168,6 +168,8 @@ pub struct World {
     pub settled_at: Option<Duration>,
     /// Reused by deliveries.
     pub scratch: Vec<Payload>,
+    /// Segment buffers to reuse (delivered segments come back here).
+    pub pool: Vec<Vec<u8>>,
 }
 
 impl World {
@@ -264,17 +266,28 @@ impl World {
 
     /// Fills the session with waiting updates, puts its output on the wire, arms its timer.
     pub fn pump(&mut self, conn: u32, side: u8) {
-        let out = self.with_session(conn, side, |session, host| {
+        let mut bytes = self.pool.pop().unwrap_or_default();
+        self.with_session(conn, side, |session, host| {
             host.catch_up_left = session.catch_up_waiting();
             session.fill(host);
-            let bytes = session.output().to_vec();
+            bytes.extend_from_slice(session.output());
             session.consumed(bytes.len());
-            bytes
         });
-        if let Some(bytes) = out.filter(|b| !b.is_empty()) {
+        if bytes.is_empty() {
+            self.pool.push(bytes);
+        } else {
             self.send(conn, side, Payload::Bytes(bytes));
         }
         self.arm(conn, side);
+    }
+
+    /// Keeps a delivered segment's buffer for a later one (up to a bound, and not the
+    /// largest ones, so that the pool never holds much).
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.pool.len() < 1024 && bytes.capacity() <= 16 * 1024 {
+            bytes.clear();
+            self.pool.push(bytes);
+        }
     }
 
     /// Sends `payload` from end `side` of `conn`.
@@ -359,101 +372,5 @@ impl World {
                 self.ctx.dirty = dirty;
             }
         }
-    }
-
-    /// Closes end `side` of `conn` (its session has ended): the link goes down if it was the
-    /// live one, the dialer learns how its dial went, and the other end reads end of stream
-    /// (`fin`) after what was sent before.
-    pub fn close_end(&mut self, conn: u32, side: u8, fin: bool) {
-        let now = self.now;
-        let Some(c) = self.conns.get_mut(conn as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        let Some(end) = c.ends[side as usize].take() else {
-            return;
-        };
-        let (s, dial_peer) = (c.servers[side as usize], c.peer);
-        let other_open = c.ends[1 - side as usize].is_some();
-        let both_gone = !other_open;
-        let why = end
-            .session
-            .end()
-            .cloned()
-            .unwrap_or(End::Local("closed".into()));
-        *self.ctx.stats.ends.entry(kind(&why).into()).or_default() += 1;
-        let mut wake = Vec::new();
-        if let Some(server) = self.slots[s as usize].run.as_mut() {
-            if let (Some(p), Some(g)) = (end.meta.peer, end.meta.generation) {
-                if server.detach(p, g) {
-                    wake.push(p);
-                }
-            }
-            // Only the dialer has a dial to account for.
-            let dialing = (side == 0).then(|| &mut server.peers[dial_peer as usize].dialer);
-            if let Some(dialer) = dialing.filter(|d| d.dialing == Some(conn)) {
-                let how = match (end.meta.up_at, &why) {
-                    (Some(up), _) => super::server::Dialed::Ended(now - up),
-                    (None, End::Superseded) => super::server::Dialed::NotNeeded,
-                    (None, _) => super::server::Dialed::Failed,
-                };
-                dialer.ended(how, &self.timings);
-                wake.push(dial_peer as usize);
-            }
-        }
-        for p in wake {
-            self.redial(s, p as u32);
-        }
-        if fin && other_open {
-            self.send(conn, side, Payload::Fin);
-        }
-        if both_gone {
-            self.conns[conn as usize] = None;
-        }
-    }
-
-    /// Lets server `s`'s dialer for neighbour `p` decide whether and when to dial.
-    pub fn redial(&mut self, s: u32, p: u32) {
-        let now = self.now;
-        let slot = &mut self.slots[s as usize];
-        let epoch = slot.epoch;
-        let Some(server) = slot.run.as_mut() else {
-            return;
-        };
-        let peer = &mut server.peers[p as usize];
-        let next = peer.dialer.next(
-            peer.live.is_some(),
-            peer.we_own,
-            now,
-            &self.timings,
-            &mut self.rng,
-        );
-        if let Some(at) = next {
-            self.at(
-                at,
-                Event::Dial {
-                    server: s,
-                    peer: p,
-                    epoch,
-                },
-            );
-        }
-    }
-}
-
-/// A short name for how a connection ended, for the counters.
-fn kind(end: &End) -> &'static str {
-    match end {
-        End::Closed => "closed by the other end",
-        End::Silent(_) => "silent (heartbeats lost)",
-        End::HandshakeTimeout(_) => "handshake timeout",
-        End::AuthFailed(_) => "authentication failed",
-        End::WrongServer { .. } => "wrong server",
-        End::Refused(_) => "refused",
-        End::Unexpected(_) => "unexpected message",
-        End::Malformed(_) => "malformed update",
-        End::Superseded => "superseded (owner rule)",
-        End::Local(_) => "closed locally",
-        End::Io(_) => "reset",
-        End::WriteStalled(_) => "write stalled",
     }
 }
