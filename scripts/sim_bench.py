@@ -60,7 +60,7 @@ def main():
                     f"{cell(frac(0, 'p50'), '{:.0f}')} / {cell(frac(0, 'p99'), '{:.0f}')}",
                     f"{cell(frac(1, 'p50'), '{:.0f}')} / {cell(frac(1, 'p99'), '{:.0f}')}",
                     f"{cell(frac(2, 'p50'), '{:.0f}')} / {cell(frac(2, 'p99'), '{:.0f}')}",
-                    f"{cell(pu('messages'), '{:.0f}')} ({cell(pu('ratio'), '{:.2f}')}x)",
+                    f"{cell(pu('messages'), '{:.0f}')} ({statistics.median(pu('ratio')):.2f}x)",
                     cell(pu("ignored"), "{:.0f}"),
                     cell([b / 1000 for b in pu("bytes")], "{:.1f}"),
                     cell([r["wall_ms"] / 1000 for r in rs], "{:.1f}"),

@@ -43,6 +43,7 @@ impl World {
             peer: p,
             ends: [None, None],
             pipes: Default::default(),
+            opened: false,
         }));
         self.ctx.stats.dials += 1;
         let base = self.latency[link as usize];
@@ -95,10 +96,13 @@ impl World {
         let dialer_here = slot.epoch == c.epoch && slot.run.is_some();
         if !dialer_here {
             // The dialer crashed meanwhile: its host resets the connection.
+            c.opened = true;
             if c.ends[1].is_some() {
                 let base = self.latency[c.link as usize];
                 let back = self.opts.net.one_way(base, &mut self.rng);
                 self.at(now + back, Event::Reset(conn, 1));
+            } else {
+                self.conns[conn as usize] = None;
             }
             return;
         }
@@ -111,6 +115,7 @@ impl World {
         };
         let name = self.topo.names[t as usize].clone();
         let session = Session::dial(server.settings.clone(), name, nonce, now);
+        c.opened = true;
         c.ends[0] = Some(EndState {
             session,
             meta: EndMeta {
@@ -118,7 +123,7 @@ impl World {
                 ..EndMeta::default()
             },
         });
-        self.pump(conn, 0);
+        self.after_call(conn, 0);
     }
 
     /// The dial failed before any session: the dialer counts a failure.
@@ -213,7 +218,7 @@ impl World {
         };
         let (s, dial_peer) = (c.servers[side as usize], c.peer);
         let other_open = c.ends[1 - side as usize].is_some();
-        let both_gone = !other_open;
+        let (both_gone, opened) = (!other_open, c.opened);
         let why = end
             .session
             .end()
@@ -245,7 +250,7 @@ impl World {
         if fin && other_open {
             self.send(conn, side, Payload::Fin);
         }
-        if both_gone {
+        if both_gone && opened {
             self.conns[conn as usize] = None;
         }
     }

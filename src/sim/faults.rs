@@ -148,7 +148,8 @@ impl World {
                 let other_open = c.ends[1 - side as usize].is_some();
                 if !power && other_open {
                     self.send(id as u32, side, Payload::Fin);
-                } else if !other_open {
+                } else if !other_open && c.opened {
+                    // (Before the dialer's connect returns, `connected` settles it.)
                     self.conns[id] = None;
                 }
             }

@@ -145,20 +145,28 @@ impl Default for Options {
 
 /// Runs a simulation to its end (settled, or the first violation).
 pub fn simulate(opts: &Options) -> Result<Report, String> {
+    run(opts).map(|(report, _)| report)
+}
+
+/// Runs a simulation and hands back the herd as it ended, with the report.
+fn run(opts: &Options) -> Result<(Report, World), String> {
     let before = report::rss();
     let started = Instant::now();
     let mut world = World::new(opts.clone())?;
     world.run();
     let wall = started.elapsed();
     let after = report::rss();
-    Ok(world.report(wall, before, after))
+    Ok((world.report(wall, before, after), world))
 }
 
 /// `herd sim`: runs, prints the report (text or JSON); a violation is an error.
 pub fn main(args: SimArgs) -> Result<(), String> {
     let json = args.json;
     let opts = args.options()?;
-    let report = simulate(&opts)?;
+    let (report, world) = run(&opts)?;
+    // The process ends next and the OS takes the memory back at once; dropping a thousand
+    // servers' tables entry by entry would take seconds.
+    std::mem::forget(world);
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");

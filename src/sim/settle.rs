@@ -53,23 +53,21 @@ impl World {
             return Some("the herd is partitioned".into());
         }
         for ends in &self.link_ends {
-            let live: Vec<_> = ends
-                .iter()
-                .map(|&(s, p)| {
-                    let server = self.slots[s as usize].run.as_ref()?;
-                    let peer = &server.peers[p as usize];
-                    if !peer.outbox.is_empty() {
-                        return None;
-                    }
-                    peer.live.map(|l| l.conn)
-                })
-                .collect();
-            if live[0].is_none() || live[0] != live[1] {
-                let (a, b) = (
-                    names[ends[0].0 as usize].clone(),
-                    names[ends[1].0 as usize].clone(),
-                );
-                return Some(format!("the link {a}-{b} is not up on one connection, or has updates waiting (live connections {live:?})"));
+            let side = |&(s, p): &(u32, u32)| {
+                let peer = &self.slots[s as usize].run.as_ref()?.peers[p as usize];
+                Some((peer.live.map(|l| l.conn), peer.outbox.len(), &peer.dialer))
+            };
+            let (Some(a), Some(b)) = (side(&ends[0]), side(&ends[1])) else {
+                continue;
+            };
+            if a.0.is_none() || a.0 != b.0 || a.1 + b.1 > 0 {
+                let show = |&(s, _): &(u32, u32), (live, waiting, d): (Option<u32>, usize, &super::server::Dialer)| {
+                    format!(
+                        "{}: live connection {live:?}, {waiting} updates waiting, dialing {:?}, next dial at {:?}, {} failures",
+                        names[s as usize], d.dialing, d.waiting, d.failures
+                    )
+                };
+                return Some(format!("a link is not up on one connection both ends agree on, or has updates waiting ({}; {})", show(&ends[0], a), show(&ends[1], b)));
             }
         }
         for (id, c) in self.conns.iter().enumerate() {

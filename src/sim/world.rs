@@ -88,6 +88,9 @@ pub struct Conn {
     pub ends: [Option<EndState>; 2],
     /// `pipes[d]` carries bytes from end `d` to the other.
     pub pipes: [Pipe; 2],
+    /// The dialer's connect returned (before that, the dialer waits on the connection even
+    /// while it has no end: it may go only through `connected` or `connect_failed`).
+    pub opened: bool,
 }
 
 /// A server crashed, until it restarts.
@@ -256,29 +259,36 @@ impl World {
 
     /// After a session was called: close it if it ended, else send what it wants to send.
     pub fn after_call(&mut self, conn: u32, side: u8) {
-        let ended = self.with_session(conn, side, |s, _| s.end().is_some());
-        match ended {
-            Some(true) => self.close_end(conn, side, true),
-            Some(false) => self.pump(conn, side),
-            None => {}
+        if !self.pump(conn, side) {
+            self.close_end(conn, side, true);
         }
     }
 
-    /// Fills the session with waiting updates, puts its output on the wire, arms its timer.
-    pub fn pump(&mut self, conn: u32, side: u8) {
+    /// Fills the session with waiting updates, puts its output on the wire, arms its timer;
+    /// false (and nothing sent) when the session has ended.
+    pub fn pump(&mut self, conn: u32, side: u8) -> bool {
         let mut bytes = self.pool.pop().unwrap_or_default();
-        self.with_session(conn, side, |session, host| {
+        let open = self.with_session(conn, side, |session, host| {
+            if session.end().is_some() {
+                return false;
+            }
             host.catch_up_left = session.catch_up_waiting();
             session.fill(host);
             bytes.extend_from_slice(session.output());
             session.consumed(bytes.len());
+            true
         });
+        if open != Some(true) {
+            self.pool.push(bytes);
+            return open.is_none();
+        }
         if bytes.is_empty() {
             self.pool.push(bytes);
         } else {
             self.send(conn, side, Payload::Bytes(bytes));
         }
         self.arm(conn, side);
+        true
     }
 
     /// Keeps a delivered segment's buffer for a later one (up to a bound, and not the
@@ -363,7 +373,7 @@ impl World {
                     peer.live
                 });
                 if let Some(live) = live {
-                    self.pump(live.conn, live.side);
+                    self.after_call(live.conn, live.side);
                 }
             }
             dirty.clear();

@@ -141,3 +141,37 @@ fn the_checker_reports_a_server_that_applies_updates_without_newest_wins() {
     o.planted_bug = None;
     converged(&run(&o));
 }
+
+#[test]
+fn a_dial_whose_target_crashes_before_the_connect_returns_is_retried() {
+    // Found by the simulator itself (seed 7 of this shape): s01 lost power between accepting
+    // s00's SYN and s00's connect returning; the simulator dropped the connection with the
+    // crash, s00's dialer waited on it forever, and the link never came back.
+    let mut o = Options {
+        seed: 7,
+        shape: herd::sim::Shape::Grid,
+        servers: 25,
+        updates: 2000,
+        clients: 10,
+        rate: 800.0,
+        backwards: 0.3,
+        ties: 0.3,
+        partitions: vec![(Duration::from_millis(300), Duration::from_millis(1500))],
+        groups: 3,
+        crashes: 6,
+        downtime: Duration::from_millis(300),
+        power: 0.7,
+        resets: 20,
+        ..Options::default()
+    };
+    o.net.loss = 0.05;
+    let r = run(&o);
+    converged(&r);
+    assert_eq!(r.stats.crashes, 6);
+    assert_eq!(
+        r.replay,
+        "herd sim --seed 7 --topology grid --servers 25 --updates 2000 --clients 10 --rate 800 \
+         --backwards 0.3 --ties 0.3 --loss 0.05 --partition 300ms+1s500ms --groups 3 --crashes 6 \
+         --downtime 300ms --power 0.7 --resets 20"
+    );
+}
