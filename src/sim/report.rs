@@ -165,7 +165,7 @@ impl Report {
         let sp = &self.spread;
         let _ = writeln!(
             t,
-            "clients: {} IAMATs, {} accepted; {} of {} updates reached every server",
+            "clients: {} IAMATs, {} accepted; {} of {} updates reached every server (the others were overtaken on the way by a newer one for the same client)",
             st.iamats, st.accepted, sp.complete, sp.updates
         );
         for p in &sp.to_fraction {
