@@ -334,8 +334,10 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    /// `herd sim`'s arguments as their own command line.
     #[derive(Parser)]
     struct Cli {
+        /// The arguments under test.
         #[command(flatten)]
         sim: SimArgs,
     }

@@ -59,6 +59,12 @@ impl World {
         if topo.len() < 2 {
             return Err("a herd of at least two servers is needed".into());
         }
+        if topo.diameter().is_none() {
+            return Err(format!(
+                "{} is not connected: its servers could never agree",
+                topo.kind
+            ));
+        }
         let planted = match &opts.planted_bug {
             Some(name) => Some(
                 topo.names
