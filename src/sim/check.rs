@@ -16,7 +16,7 @@ use crate::state::Update;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// When (virtual time).
-    #[serde(serialize_with = "super::report::ser_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "at_ms")]
     pub at: Duration,
     /// What, in words.
     pub what: String,

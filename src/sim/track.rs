@@ -70,7 +70,7 @@ pub struct Window {
     /// What happened, and when.
     pub after: String,
     /// When (virtual time).
-    #[serde(serialize_with = "super::report::ser_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "at_ms")]
     pub at: Duration,
     /// The server that restarted (none for a heal or the start).
     #[serde(skip)]
@@ -127,13 +127,13 @@ pub struct Percentiles {
     /// Updates that got that far.
     pub count: usize,
     /// Median.
-    #[serde(serialize_with = "super::report::ser_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "p50_ms")]
     pub p50: Duration,
     /// 99th percentile.
-    #[serde(serialize_with = "super::report::ser_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "p99_ms")]
     pub p99: Duration,
     /// Longest.
-    #[serde(serialize_with = "super::report::ser_ms")]
+    #[serde(serialize_with = "super::report::ser_ms", rename = "max_ms")]
     pub max: Duration,
 }
 
