@@ -5,13 +5,15 @@
 //! optional field has a documented default, so a config can be as short as the server list and
 //! the links. Errors name the file, the field and what is wrong.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::addr::PeerAddr;
 
 /// The 2023 classic herd, embedded so `herd` runs on a fresh machine with no files around it.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config/herd.ron");
@@ -43,6 +45,36 @@ pub struct Config {
     /// environment variable, which overrides this; it is never logged.
     #[serde(default)]
     pub secret: Option<String>,
+    /// TLS on links: each server's certificate and key, and the herd's CA. Default none:
+    /// links are plain TCP (still authenticated by the secret).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS on links (mutual): every server presents a certificate signed by the herd's CA and
+/// checks its neighbour's, whose name must be the neighbour's server name. `{name}` in a
+/// path is replaced by the server's name, so one config serves every server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate (PEM, the chain up to the CA), e.g. `"/etc/herd/tls/{name}.crt"`.
+    pub cert: String,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1), e.g. `"/etc/herd/tls/{name}.key"`.
+    pub key: String,
+    /// The herd's CA certificate(s) (PEM), which every neighbour's certificate must chain to.
+    pub ca: String,
+}
+
+impl TlsConfig {
+    /// The certificate, key and CA paths of server `name` (`{name}` replaced).
+    pub fn paths(&self, name: &str) -> [(&'static str, PathBuf); 3] {
+        let p = |t: &str| PathBuf::from(t.replace("{name}", name));
+        [
+            ("tls.cert", p(&self.cert)),
+            ("tls.key", p(&self.key)),
+            ("tls.ca", p(&self.ca)),
+        ]
+    }
 }
 
 /// One server of the herd.
@@ -58,6 +90,11 @@ pub struct ServerConfig {
     /// server alone.
     #[serde(default)]
     pub peer_listen: Option<String>,
+    /// How neighbours reach the peer port: `host:port` (a host name, resolved at every dial)
+    /// or `IP:port`. Default: `peer_listen` when that is a concrete IP; required when
+    /// `peer_listen` binds every interface (`0.0.0.0`, `[::]`) and the server has neighbours.
+    #[serde(default)]
+    pub peer_address: Option<String>,
     /// Where `herd run` serves Prometheus metrics (`GET /metrics`), e.g. `"127.0.0.1:9103"`;
     /// `herd run --metrics ADDR` overrides it. Default none: no metrics listener.
     #[serde(default)]
@@ -158,6 +195,9 @@ pub struct Timings {
     pub heartbeat_ms: u64,
     /// A link that hears nothing for this long is dropped. Default 2000.
     pub peer_timeout_ms: u64,
+    /// Each link sends a summary of its table this often, so whatever a lost connection kept
+    /// from a neighbour reaches it anyway (only differing buckets travel). Default 30000.
+    pub resync_ms: u64,
     /// A link that stays down this long is logged as a warning (before that, a neighbour that
     /// is not up yet is "waiting for"). Default 10000.
     pub link_down_warn_ms: u64,
@@ -185,6 +225,7 @@ impl Default for Timings {
         Timings {
             heartbeat_ms: 500,
             peer_timeout_ms: 2000,
+            resync_ms: 30_000,
             link_down_warn_ms: 10_000,
             backoff_initial_ms: 50,
             backoff_max_ms: 1000,
@@ -271,20 +312,33 @@ impl Default for StoreConfig {
 /// The data folder `herd run` uses when neither the config nor `--data-dir` names one.
 pub const DEFAULT_DATA_DIR: &str = "herd-data";
 
-/// A config that cannot be used: the file, the field and what is wrong.
+/// Longest server name: it goes into AT replies and file names (`<Name>.log`, `<Name>.wal`,
+/// `<Name>.snap.tmp`), so it must stay far below a file system's 255-byte name limit.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Largest `limits.max_line`: a line is buffered whole, per connection, so this bounds memory.
+pub const MAX_LINE_LIMIT: usize = 1 << 20;
+
+/// A config that cannot be used: the file and every problem found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The file it came from (`<embedded>` for the built-in default).
+    /// The file it came from (`<embedded ...>` for the built-in default).
     pub file: String,
-    /// The field path, e.g. `links[2]`, or `line 4, column 7` for a parse error.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
+    /// Each problem as (field, reason): the field path, e.g. `links[2]`, or `line 4, column 7`
+    /// for a parse error; never empty.
+    pub problems: Vec<(String, String)>,
 }
 
 impl fmt::Display for ConfigError {
+    /// One line per problem: `file: field: reason`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file, self.field, self.message)
+        for (i, (field, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {field}: {message}", self.file)?;
+        }
+        Ok(())
     }
 }
 
@@ -296,8 +350,7 @@ impl Config {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
-            field: "file".into(),
-            message: format!("cannot read: {e}"),
+            problems: vec![("file".into(), format!("cannot read: {e}"))],
         })?;
         Config::parse(&text, &file)
     }
@@ -309,88 +362,146 @@ impl Config {
 
     /// Parses and validates RON text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = ron::from_str(text).map_err(|e| ConfigError {
+        // `Some(..)` may be left out: `tls: (cert: ..)` reads as `tls: Some((cert: ..))`.
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let cfg: Config = options.from_str(text).map_err(|e| ConfigError {
             file: file.into(),
-            field: format!("line {}, column {}", e.span.start.line, e.span.start.col),
-            message: e.code.to_string(),
+            problems: vec![(
+                format!("line {}, column {}", e.span.start.line, e.span.start.col),
+                e.code.to_string(),
+            )],
         })?;
-        cfg.validate().map_err(|(field, message)| ConfigError {
-            file: file.into(),
-            field,
-            message,
-        })?;
-        Ok(cfg)
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError {
+                file: file.into(),
+                problems,
+            })
+        }
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    /// Every problem of a parsed config, as (field, reason), in field order; empty when the
+    /// config is usable. A check that finds a problem records it and goes on.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut errs: Vec<(String, String)> = Vec::new();
+        let mut err = |field: &str, message: String| errs.push((field.to_string(), message));
         if self.servers.is_empty() {
-            return Err(("servers".into(), "at least one server is needed".into()));
+            err("servers", "at least one server is needed".into());
         }
         let mut names = HashSet::new();
         let mut addrs = HashSet::new();
         for (i, s) in self.servers.iter().enumerate() {
             let field = format!("servers[{i}]");
             if s.name.is_empty() || s.name.bytes().any(|b| !b.is_ascii_graphic()) {
-                return Err((
-                    format!("{field}.name"),
+                err(
+                    &format!("{field}.name"),
                     format!(
                         "{:?} is not a valid name (printable ASCII, no spaces)",
                         s.name
                     ),
-                ));
+                );
+            } else if s.name.len() > MAX_NAME_LEN {
+                err(
+                    &format!("{field}.name"),
+                    format!(
+                        "a name of {} characters is too long (at most {MAX_NAME_LEN}: it names the log file)",
+                        s.name.len()
+                    ),
+                );
+            } else if s.name.contains('/') {
+                err(
+                    &format!("{field}.name"),
+                    format!("{:?} contains '/', which cannot be in a file name", s.name),
+                );
+            } else if s.name.contains(',') {
+                err(
+                    &format!("{field}.name"),
+                    format!("{:?} contains ',', which separates names on links", s.name),
+                );
             }
             if !names.insert(s.name.as_str()) {
-                return Err((
-                    format!("{field}.name"),
+                err(
+                    &format!("{field}.name"),
                     format!("duplicate server name {:?}", s.name),
-                ));
+                );
             }
-            let addr: SocketAddr = s.listen.parse().map_err(|_| {
-                (
-                    format!("{field}.listen"),
+            // A peer address derived from a bad or duplicate client address would only
+            // repeat that problem.
+            let mut derived_ok = s.peer_listen.is_some();
+            match s.listen.parse::<SocketAddr>() {
+                Err(_) => err(
+                    &format!("{field}.listen"),
                     format!("{:?} is not an IP:port address", s.listen),
-                )
-            })?;
-            let peer = peer_listen(s).map_err(|m| (format!("{field}.peer_listen"), m))?;
-            for (what, a) in [("listen", addr), ("peer_listen", peer)] {
-                if a.port() != 0 && !addrs.insert(a) {
-                    return Err((
-                        format!("{field}.{what}"),
-                        format!("duplicate address {a} (also used by this or another server)"),
-                    ));
+                ),
+                // `0.0.0.0:p` on two servers is fine: they run on different hosts.
+                Ok(addr)
+                    if addr.port() != 0 && !addr.ip().is_unspecified() && !addrs.insert(addr) =>
+                {
+                    err(
+                        &format!("{field}.listen"),
+                        format!("duplicate address {addr} (also used by this or another server)"),
+                    )
+                }
+                Ok(_) => derived_ok = true,
+            }
+            match peer_listen(s) {
+                _ if !derived_ok => {}
+                Err(m) => err(&format!("{field}.peer_listen"), m),
+                Ok(peer)
+                    if peer.port() != 0 && !peer.ip().is_unspecified() && !addrs.insert(peer) =>
+                {
+                    err(
+                        &format!("{field}.peer_listen"),
+                        format!("duplicate address {peer} (also used by this or another server)"),
+                    )
+                }
+                Ok(_) => {}
+            }
+            if let (Ok(addr), Ok(peer)) = (s.listen.parse::<SocketAddr>(), peer_listen(s)) {
+                let overlap = addr.ip() == peer.ip()
+                    || addr.ip().is_unspecified()
+                    || peer.ip().is_unspecified();
+                if addr.port() != 0 && addr.port() == peer.port() && overlap && addr != peer {
+                    err(
+                        &format!("{field}.peer_listen"),
+                        format!("{peer} takes the client port of {addr} (listen)"),
+                    );
                 }
             }
         }
         let mut pairs = HashSet::new();
         for (i, (a, b)) in self.links.iter().enumerate() {
             let field = format!("links[{i}]");
-            for n in [a, b] {
-                if !names.contains(n.as_str()) {
-                    return Err((field, format!("unknown server {n:?}")));
-                }
-            }
-            if a == b {
-                return Err((field, format!("{a:?} cannot link to itself")));
-            }
-            let key = if a < b { (a, b) } else { (b, a) };
-            if !pairs.insert(key) {
-                return Err((field, format!("duplicate link {a:?}-{b:?}")));
+            let unknown: Vec<&String> = [a, b]
+                .into_iter()
+                .filter(|n| !names.contains(n.as_str()))
+                .collect();
+            if let Some(n) = unknown.first() {
+                err(&field, format!("unknown server {n:?}"));
+            } else if a == b {
+                err(&field, format!("{a:?} cannot link to itself"));
+            } else if !pairs.insert(if a < b { (a, b) } else { (b, a) }) {
+                err(&field, format!("duplicate link {a:?}-{b:?}"));
             }
         }
         if log::LevelFilter::from_str_opt(&self.log.level).is_none() {
-            return Err((
-                "log.level".into(),
+            err(
+                "log.level",
                 format!(
                     "{:?} is not one of off, error, warn, info, debug, trace",
                     self.log.level
                 ),
-            ));
+            );
         }
         let t = &self.timings;
         for (name, v) in [
             ("timings.heartbeat_ms", t.heartbeat_ms),
             ("timings.peer_timeout_ms", t.peer_timeout_ms),
             ("timings.link_down_warn_ms", t.link_down_warn_ms),
+            ("timings.resync_ms", t.resync_ms),
             ("timings.backoff_initial_ms", t.backoff_initial_ms),
             ("timings.backoff_max_ms", t.backoff_max_ms),
             ("timings.connect_timeout_ms", t.connect_timeout_ms),
@@ -400,73 +511,154 @@ impl Config {
             ("timings.write_timeout_ms", t.write_timeout_ms),
         ] {
             if v == 0 {
-                return Err((name.into(), "must be greater than 0".into()));
+                err(name, "must be greater than 0".into());
             }
         }
-        if t.peer_timeout_ms <= t.heartbeat_ms {
-            return Err((
-                "timings.peer_timeout_ms".into(),
+        if t.heartbeat_ms > 0 && t.peer_timeout_ms > 0 && t.peer_timeout_ms <= t.heartbeat_ms {
+            err(
+                "timings.peer_timeout_ms",
                 "must be greater than timings.heartbeat_ms".into(),
-            ));
+            );
         }
-        if self.limits.max_line < 64 {
-            return Err(("limits.max_line".into(), "must be at least 64".into()));
+        if !(64..=MAX_LINE_LIMIT).contains(&self.limits.max_line) {
+            err(
+                "limits.max_line",
+                format!(
+                    "{} is outside 64..={MAX_LINE_LIMIT} (a line is buffered whole, so this bounds memory)",
+                    self.limits.max_line
+                ),
+            );
         }
-        if self.limits.max_connections == 0 || self.limits.max_clients == 0 {
-            return Err((
-                "limits".into(),
-                "max_connections and max_clients must be greater than 0".into(),
-            ));
+        if self.limits.max_connections == 0 {
+            err("limits.max_connections", "must be greater than 0".into());
         }
-        if let Some(secret) = &self.secret {
-            check_secret(secret).map_err(|m| ("secret".to_string(), m))?;
+        if self.limits.max_clients == 0 {
+            err("limits.max_clients", "must be greater than 0".into());
+        }
+        if let Some(Err(m)) = self.secret.as_deref().map(check_secret) {
+            err("secret", m);
         }
         if self.store.compact_factor < 2 {
-            return Err(("store.compact_factor".into(), "must be at least 2".into()));
+            err("store.compact_factor", "must be at least 2".into());
         }
         if self.places.max_concurrent == 0 {
-            return Err((
-                "places.max_concurrent".into(),
-                "must be greater than 0".into(),
-            ));
+            err("places.max_concurrent", "must be greater than 0".into());
         }
         if !(self.places.cache_grid_deg > 0.0 && self.places.cache_grid_deg <= 1.0) {
-            return Err(("places.cache_grid_deg".into(), "must be in (0, 1]".into()));
+            err("places.cache_grid_deg", "must be in (0, 1]".into());
         }
-        self.validate_ops()
+        self.validate_ops(&mut err);
+        self.validate_hosts(&mut err);
+        errs
+    }
+
+    /// Across hosts: every server with neighbours can be dialed (`peer_address`), no two at
+    /// the same address, and with TLS every server name can be a certificate's name.
+    fn validate_hosts(&self, err: &mut impl FnMut(&str, String)) {
+        let mut seen = HashSet::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            let field = format!("servers[{i}].peer_address");
+            // A derived address is peer_listen, whose problems were reported where it was
+            // checked: only an explicit one is checked here.
+            let explicit = s.peer_address.is_some();
+            match peer_address(s) {
+                Err(m) if explicit => err(&field, m),
+                Err(_) => {}
+                Ok(Some(a)) if explicit && a.port() != 0 && !seen.insert(a.clone()) => err(
+                    &field,
+                    format!("duplicate peer address {a} (also another server's)"),
+                ),
+                Ok(Some(a)) => {
+                    seen.insert(a);
+                }
+                Ok(None) if !self.neighbours(&s.name).is_empty() => {
+                    // A bad peer_listen was reported where it was checked.
+                    if let Ok(bound) = peer_listen(s) {
+                        err(
+                            &field,
+                            format!(
+                                "required: peer_listen {bound} binds every interface, so neighbours need the host name or IP to dial (e.g. \"{}.example.net:{}\")",
+                                s.name.to_lowercase(),
+                                bound.port()
+                            ),
+                        );
+                    }
+                }
+                Ok(None) => {}
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (what, path) in [
+                ("tls.cert", &tls.cert),
+                ("tls.key", &tls.key),
+                ("tls.ca", &tls.ca),
+            ] {
+                if path.trim().is_empty() {
+                    err(what, "must name a file".into());
+                }
+            }
+            for (i, s) in self.servers.iter().enumerate() {
+                if rustls_pki_types::DnsName::try_from(s.name.as_str()).is_err() {
+                    err(
+                        &format!("servers[{i}].name"),
+                        format!("{:?} cannot be a certificate's name, which TLS needs (letters, digits, '-' and '.')", s.name),
+                    );
+                }
+            }
+        }
     }
 
     /// The operator's settings: metrics addresses and log rotation.
-    fn validate_ops(&self) -> Result<(), (String, String)> {
+    fn validate_ops(&self, err: &mut impl FnMut(&str, String)) {
         let mut taken: HashSet<SocketAddr> = self
             .servers
             .iter()
-            .filter_map(|s| s.listen.parse().ok())
+            .flat_map(|s| [s.listen.parse().ok(), peer_listen(s).ok()])
+            .flatten()
             .filter(|a: &SocketAddr| a.port() != 0)
             .collect();
         for (i, s) in self.servers.iter().enumerate() {
             let Some(m) = &s.metrics_listen else { continue };
             let field = format!("servers[{i}].metrics_listen");
-            let addr: SocketAddr = m
-                .parse()
-                .map_err(|_| (field.clone(), format!("{m:?} is not an IP:port address")))?;
-            if addr.port() != 0 && !taken.insert(addr) {
-                return Err((
-                    field,
+            match m.parse::<SocketAddr>() {
+                Err(_) => err(&field, format!("{m:?} is not an IP:port address")),
+                Ok(addr) if addr.port() != 0 && !taken.insert(addr) => err(
+                    &field,
                     format!("duplicate address {addr} (also used by another listener)"),
-                ));
+                ),
+                Ok(_) => {}
             }
         }
         if self.log.max_bytes != 0 && self.log.max_bytes < 4096 {
-            return Err((
-                "log.max_bytes".into(),
+            err(
+                "log.max_bytes",
                 "must be 0 (never rotate) or at least 4096".into(),
-            ));
+            );
         }
         if self.log.keep == 0 || self.log.keep > 1000 {
-            return Err(("log.keep".into(), "must be within 1..=1000".into()));
+            err("log.keep", "must be within 1..=1000".into());
         }
-        Ok(())
+    }
+
+    /// Shortest hop counts between every pair of servers over the links (breadth-first);
+    /// a pair missing from the map is not connected. `(a, a)` is 0.
+    pub fn hop_counts(&self) -> HashMap<(String, String), usize> {
+        let mut out = HashMap::new();
+        for s in &self.servers {
+            let mut seen = HashMap::from([(s.name.clone(), 0usize)]);
+            let mut queue = VecDeque::from([s.name.clone()]);
+            while let Some(n) = queue.pop_front() {
+                let d = seen[&n];
+                for m in self.neighbours(&n) {
+                    if !seen.contains_key(&m) {
+                        seen.insert(m.clone(), d + 1);
+                        queue.push_back(m);
+                    }
+                }
+            }
+            out.extend(seen.into_iter().map(|(to, d)| ((s.name.clone(), to), d)));
+        }
+        out
     }
 
     /// The server called `name`.
@@ -479,9 +671,18 @@ impl Config {
         self.server(name).and_then(|s| s.listen.parse().ok())
     }
 
-    /// The peer address of `name`: `peer_listen`, or the client port + 10000 (validated at load).
+    /// The address `name` binds for neighbours: `peer_listen`, or the client port + 10000
+    /// (validated at load).
     pub fn peer_addr(&self, name: &str) -> Option<SocketAddr> {
         self.server(name).and_then(|s| peer_listen(s).ok())
+    }
+
+    /// How neighbours reach `name`'s peer port: `peer_address`, or `peer_listen` when that is a
+    /// concrete IP (validated at load; `None` for a server without neighbours that binds every
+    /// interface).
+    pub fn peer_address(&self, name: &str) -> Option<PeerAddr> {
+        self.server(name)
+            .and_then(|s| peer_address(s).ok().flatten())
     }
 
     /// The neighbours of `name`, in config order.
@@ -509,19 +710,22 @@ impl Config {
         log::LevelFilter::from_str_opt(&self.log.level).unwrap_or(log::LevelFilter::Info)
     }
 
-    /// The herd secret: `HERD_SECRET` if set and non-empty, else the config's; `Ok(None)`
-    /// when there is none (links then come from loopback only), an error when it is too short.
+    /// The herd secret: `HERD_SECRET` if set and non-empty, else the file `HERD_SECRET_FILE`
+    /// names, else the config's; `Ok(None)` when there is none (links then come from loopback
+    /// only), an error when it is too short or the file cannot be read.
     pub fn effective_secret(&self) -> Result<Option<String>, ConfigError> {
         let secret = match std::env::var("HERD_SECRET") {
             Ok(s) if !s.is_empty() => {
                 check_secret(&s).map_err(|message| ConfigError {
                     file: "environment".into(),
-                    field: "HERD_SECRET".into(),
-                    message,
+                    problems: vec![("HERD_SECRET".into(), message)],
                 })?;
                 Some(s)
             }
-            _ => self.secret.clone().filter(|s| !s.is_empty()),
+            _ => match std::env::var_os("HERD_SECRET_FILE").filter(|p| !p.is_empty()) {
+                Some(path) => Some(read_secret_file(Path::new(&path))?),
+                None => self.secret.clone().filter(|s| !s.is_empty()),
+            },
         };
         Ok(secret)
     }
@@ -549,6 +753,31 @@ fn peer_listen(s: &ServerConfig) -> Result<SocketAddr, String> {
             client.port()
         )),
     }
+}
+
+/// How neighbours reach a server: `peer_address`, else `peer_listen` when it is a concrete IP.
+fn peer_address(s: &ServerConfig) -> Result<Option<PeerAddr>, String> {
+    if let Some(text) = &s.peer_address {
+        return PeerAddr::parse(text).map(Some);
+    }
+    let bound = peer_listen(s)?;
+    Ok((!bound.ip().is_unspecified()).then_some(PeerAddr::Ip(bound)))
+}
+
+/// The herd secret from a file (`HERD_SECRET_FILE`, as container secrets and systemd
+/// credentials provide it), without its trailing newline.
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let error = |message: String| ConfigError {
+        file: path.display().to_string(),
+        problems: vec![("HERD_SECRET_FILE".into(), message)],
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(error("is empty: it should hold the herd secret".into()));
+    }
+    check_secret(&secret).map_err(error)?;
+    Ok(secret)
 }
 
 /// An empty secret means none; any other must be long enough not to be guessed offline.
@@ -704,8 +933,77 @@ mod tests {
     fn parse_errors_carry_line_and_column() {
         let err = Config::parse("(\n  servers: [],\n  linkz: [],\n)", "bad.ron").unwrap_err();
         assert_eq!(err.file, "bad.ron");
-        assert!(err.field.starts_with("line 3, column"), "{err}");
-        assert!(err.message.contains("linkz"), "{err}");
+        let [(field, message)] = &err.problems[..] else {
+            panic!("one parse error: {err}");
+        };
+        assert!(field.starts_with("line 3, column"), "{err}");
+        assert!(message.contains("linkz"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let long = "N".repeat(MAX_NAME_LEN + 1);
+        let text = format!(
+            r#"(servers: [(name: "{long}", listen: "127.0.0.1:1"), (name: "a/b", listen: "nowhere")],
+               links: [("A", "B"), ("a/b", "a/b")], limits: (max_line: 18446744073709551615),
+               timings: (heartbeat_ms: 0))"#
+        );
+        let err = Config::parse(&text, "t.ron").unwrap_err();
+        let fields: Vec<&str> = err.problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "servers[0].name",
+                "servers[1].name",
+                "servers[1].listen",
+                "links[0]",
+                "links[1]",
+                "timings.heartbeat_ms",
+                "limits.max_line"
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 7, "{text}");
+        assert!(text.lines().all(|l| l.starts_with("t.ron: ")), "{text}");
+        assert!(
+            text.contains("65 characters is too long (at most 64"),
+            "{text}"
+        );
+        assert!(text.contains("\"a/b\" contains '/'"), "{text}");
+        assert!(
+            text.contains("18446744073709551615 is outside 64..=1048576"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn max_line_is_bounded_both_ways() {
+        for (v, ok) in [
+            (63, false),
+            (64, true),
+            (MAX_LINE_LIMIT, true),
+            (MAX_LINE_LIMIT + 1, false),
+        ] {
+            let text = format!("({TWO}, links: [], limits: (max_line: {v}))");
+            assert_eq!(Config::parse(&text, "t.ron").is_ok(), ok, "max_line {v}");
+        }
+    }
+
+    #[test]
+    fn hop_counts_follow_the_links() {
+        let cfg = Config::embedded().unwrap();
+        let h = cfg.hop_counts();
+        let d = |a: &str, b: &str| h[&(a.to_string(), b.to_string())];
+        assert_eq!(d("Clark", "Clark"), 0);
+        assert_eq!(d("Clark", "Bona"), 1);
+        assert_eq!(d("Clark", "Jaquez"), 1);
+        assert_eq!(d("Clark", "Bailey"), 2);
+        assert_eq!(d("Clark", "Campbell"), 2);
+        assert_eq!(d("Bailey", "Jaquez"), 2);
+        assert_eq!(h.len(), 25, "every pair of the connected herd");
+        let split = Config::parse(&format!("({TWO}, links: [])"), "t.ron").unwrap();
+        assert_eq!(split.hop_counts().get(&("A".into(), "B".into())), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! sends a command.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +15,7 @@ use herd_tui::model::{self as m, FlowDir, FlowItem, FlowKind, OperatorCommand};
 
 use crate::events::{self, Dir, Event, EventKind};
 use crate::herd::LocalHerd;
-use crate::net::{Server, Stop};
+use crate::net::{PeerLink, Server, Stop};
 use crate::protocol::parse_at;
 use crate::sync::lock;
 use crate::{logging, rt};
@@ -47,6 +48,35 @@ pub struct Bridge {
     source: Source,
     /// Event subscriptions.
     taps: Mutex<Taps>,
+    /// Updates sent per (server, neighbour), kept across restarts of the server, so a link's
+    /// flow count never goes back when one end stops or starts again.
+    sent: Mutex<HashMap<(String, String), Counted>>,
+}
+
+/// A counter of a server that restarts from zero with each instance, made cumulative.
+#[derive(Default)]
+struct Counted {
+    /// The incarnation of the instance last read.
+    incarnation: u64,
+    /// Its count when last read.
+    last: u64,
+    /// What the earlier instances counted.
+    before: u64,
+}
+
+impl Counted {
+    /// Everything counted so far, given the running instance's incarnation and count (none
+    /// while the server is stopped).
+    fn total(&mut self, now: Option<(u64, u64)>) -> u64 {
+        if let Some((incarnation, count)) = now {
+            if incarnation != self.incarnation {
+                self.before += self.last;
+                self.incarnation = incarnation;
+            }
+            self.last = count;
+        }
+        self.before + self.last
+    }
 }
 
 impl Bridge {
@@ -71,6 +101,7 @@ impl Bridge {
                 subs: HashMap::new(),
                 addrs: HashMap::new(),
             }),
+            sent: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -90,6 +121,7 @@ fn stopped(name: &str, listen: String) -> m::ServerSnapshot {
         name: name.to_string(),
         listen,
         running: false,
+        remote: false,
         uptime: Duration::ZERO,
         clients_known: 0,
         lines_in: 0,
@@ -108,7 +140,6 @@ fn stopped(name: &str, listen: String) -> m::ServerSnapshot {
 
 /// Everything the console shows of one running server.
 pub fn server_snapshot(s: &Server) -> m::ServerSnapshot {
-    use std::sync::atomic::Ordering::Relaxed;
     let now = SystemTime::now();
     let now_ns = crate::protocol::Timestamp::from_system_time(now).0;
     let mut updates = s.all_updates();
@@ -176,6 +207,7 @@ pub fn server_snapshot(s: &Server) -> m::ServerSnapshot {
         name: s.name.to_string(),
         listen: s.local_addr.to_string(),
         running: true,
+        remote: false,
         uptime: s.started.elapsed(),
         clients_known: s.clients_known(),
         lines_in: st.lines_in.load(Relaxed),
@@ -211,12 +243,23 @@ impl herd_tui::Backend for Bridge {
         let mut links = Vec::new();
         match &self.source {
             Source::Herd(h) => {
+                let mut sent = lock(&self.sent);
                 for (a, b) in &h.config.links {
-                    let side = |x: &str, y: &str| h.server(x).and_then(|s| s.peer(y).cloned());
+                    // Each running end: its server's incarnation and its side of the link.
+                    let side = |x: &str, y: &str| {
+                        let s = h.server(x)?;
+                        s.peer(y).map(|p| (s.incarnation, p.clone()))
+                    };
                     let (pa, pb) = (side(a, b), side(b, a));
+                    let mut total = |x: &str, y: &str, p: &Option<(u64, Arc<PeerLink>)>| {
+                        let now = p.as_ref().map(|(i, p)| (*i, p.sent.load(Relaxed)));
+                        let key = (x.to_string(), y.to_string());
+                        sent.entry(key).or_default().total(now)
+                    };
+                    let flows = total(a, b, &pa) + total(b, a, &pb);
                     let states: Vec<events::LinkState> = [&pa, &pb]
                         .iter()
-                        .filter_map(|p| p.as_ref().map(|p| p.status().state))
+                        .filter_map(|p| p.as_ref().map(|(_, p)| p.status().state))
                         .collect();
                     let state = if states.contains(&events::LinkState::Cut) {
                         m::LinkState::Cut
@@ -229,15 +272,11 @@ impl herd_tui::Backend for Bridge {
                     } else {
                         m::LinkState::Down
                     };
-                    let sent = |p: &Option<Arc<crate::net::PeerLink>>| {
-                        p.as_ref()
-                            .map_or(0, |p| p.sent.load(std::sync::atomic::Ordering::Relaxed))
-                    };
                     links.push(m::LinkSnapshot {
                         a: a.clone(),
                         b: b.clone(),
                         state,
-                        flows: sent(&pa) + sent(&pb),
+                        flows,
                     });
                 }
             }
@@ -247,13 +286,13 @@ impl herd_tui::Backend for Bridge {
                     let st = link_state(p.status().state);
                     let mut remote = stopped(&p.name, p.addr.to_string());
                     remote.running = st == m::LinkState::Up;
+                    remote.remote = true;
                     snaps.push(remote);
                     links.push(m::LinkSnapshot {
                         a: s.name.to_string(),
                         b: p.name.to_string(),
                         state: st,
-                        flows: p.sent.load(std::sync::atomic::Ordering::Relaxed)
-                            + p.received.load(std::sync::atomic::Ordering::Relaxed),
+                        flows: p.sent.load(Relaxed) + p.received.load(Relaxed),
                     });
                 }
             }
@@ -476,17 +515,35 @@ async fn run(bridge: Bridge, title: String, stop: Stop) -> Result<(), String> {
 
 /// Runs the console over one server until `q`, Ctrl-C or a signal.
 pub async fn run_single(server: Arc<Server>, stop: Stop) -> Result<(), String> {
-    let title = format!("herd {} ({})", server.name, server.local_addr);
+    // The address is in the Servers table; the tab bar keeps its room for the tabs.
+    let title = format!("herd {}", server.name);
     run(Bridge::new(Source::Single(server)), title, stop).await
 }
 
 /// Runs the console over a whole in-process herd until `q`, Ctrl-C or a signal.
-pub async fn run_herd(herd: Arc<LocalHerd>, stop: Stop) -> Result<(), String> {
-    let title = "herd".to_string();
-    run(Bridge::new(Source::Herd(herd)), title, stop).await
+pub async fn run_herd(herd: Arc<LocalHerd>, title: &str, stop: Stop) -> Result<(), String> {
+    run(Bridge::new(Source::Herd(herd)), title.to_string(), stop).await
 }
 
 /// The bridge over a herd, for tests that drive the console model without a terminal.
 pub fn herd_backend(herd: Arc<LocalHerd>) -> impl herd_tui::Backend {
     Bridge::new(Source::Herd(herd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counted;
+
+    #[test]
+    fn a_counter_stays_cumulative_across_stops_and_restarts() {
+        let mut c = Counted::default();
+        assert_eq!(c.total(Some((7, 10))), 10);
+        assert_eq!(c.total(Some((7, 15))), 15);
+        // Stopped: what it had counted stays.
+        assert_eq!(c.total(None), 15);
+        // A new instance counts from zero again.
+        assert_eq!(c.total(Some((9, 0))), 15);
+        assert_eq!(c.total(Some((9, 4))), 19);
+        assert_eq!(c.total(None), 19);
+    }
 }

@@ -99,13 +99,39 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Which events a subscriber wants (`None`: all).
+pub type Filter = Option<Arc<dyn Fn(&EventKind) -> bool + Send + Sync>>;
+
+/// One subscription.
+struct Subscriber {
+    /// Where its events go.
+    tx: async_channel::Sender<Event>,
+    /// What it wants.
+    filter: Filter,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("tx", &self.tx)
+            .field("filtered", &self.filter.is_some())
+            .finish()
+    }
+}
+
+impl Subscriber {
+    fn wants(&self, kind: &EventKind) -> bool {
+        self.filter.as_ref().is_none_or(|f| f(kind))
+    }
+}
+
 /// Fan-out of events to bounded subscriber channels.
 #[derive(Debug)]
 pub struct EventBus {
     /// The publishing server's name.
     server: Arc<str>,
     /// Open subscriptions.
-    subscribers: RwLock<Vec<async_channel::Sender<Event>>>,
+    subscribers: RwLock<Vec<Subscriber>>,
     /// Fast check that skips building events nobody reads.
     active: AtomicBool,
     /// Events lost to full subscriber channels.
@@ -125,9 +151,19 @@ impl EventBus {
 
     /// A new subscription that buffers at most `capacity` events.
     pub fn subscribe(&self, capacity: usize) -> async_channel::Receiver<Event> {
+        self.subscribe_filtered(capacity, None)
+    }
+
+    /// A new subscription to the events `filter` accepts (the others never take its room:
+    /// a benchmark can follow its own updates through a herd under load).
+    pub fn subscribe_filtered(
+        &self,
+        capacity: usize,
+        filter: Filter,
+    ) -> async_channel::Receiver<Event> {
         let (tx, rx) = async_channel::bounded(capacity.max(1));
         let mut subs = self.write();
-        subs.push(tx);
+        subs.push(Subscriber { tx, filter });
         self.active.store(true, Ordering::Release);
         rx
     }
@@ -146,7 +182,7 @@ impl EventBus {
             return;
         }
         // Subscribers that fell behind would drop it anyway: don't build it.
-        if self.read().iter().all(|tx| tx.is_full()) {
+        if self.read().iter().all(|sub| sub.tx.is_full()) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -158,16 +194,19 @@ impl EventBus {
         let mut closed = false;
         {
             let subs = self.read();
-            if let Some((last, rest)) = subs.split_last() {
-                for tx in rest {
-                    closed |= self.offer(tx, event.clone());
+            // Every subscriber that wants it gets a copy, but the last one gets the event.
+            let last = subs.iter().rposition(|s| s.wants(&event.kind));
+            if let Some(last) = last {
+                for sub in subs[..last].iter().filter(|s| s.wants(&event.kind)) {
+                    closed |= self.offer(&sub.tx, event.clone());
                 }
-                closed |= self.offer(last, event);
+                closed |= self.offer(&subs[last].tx, event);
             }
+            closed |= subs.iter().any(|s| s.tx.is_closed());
         }
         if closed {
             let mut subs = self.write();
-            subs.retain(|tx| !tx.is_closed());
+            subs.retain(|sub| !sub.tx.is_closed());
             if subs.is_empty() {
                 self.active.store(false, Ordering::Release);
             }
@@ -191,11 +230,11 @@ impl EventBus {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<async_channel::Sender<Event>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Subscriber>> {
         crate::sync::read(&self.subscribers)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<async_channel::Sender<Event>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Subscriber>> {
         crate::sync::write(&self.subscribers)
     }
 }
@@ -241,5 +280,31 @@ mod tests {
         drop(rx);
         bus.publish(|| line(9));
         assert!(!bus.is_active());
+    }
+
+    #[test]
+    fn a_filtered_subscriber_gets_only_what_it_wants_and_keeps_its_room() {
+        let bus = EventBus::new("S".into());
+        let odd: Filter = Some(Arc::new(
+            |k: &EventKind| matches!(k, EventKind::Line { id, .. } if id % 2 == 1),
+        ));
+        let rx = bus.subscribe_filtered(2, odd);
+        for i in 0..6 {
+            bus.publish(|| line(i));
+        }
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| match e.kind {
+                EventKind::Line { id, .. } => id,
+                _ => u64::MAX,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [1, 3],
+            "5 found the channel full; the even ones never took room"
+        );
+        // Once every subscriber is full nothing is built, so nothing is filtered either: 4 and
+        // 5 both count as dropped.
+        assert_eq!(bus.dropped(), 2);
     }
 }

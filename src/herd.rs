@@ -53,7 +53,7 @@ impl LocalHerd {
                 .await
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", s.name)))?;
             addrs.insert(s.name.clone(), l.client.local_addr()?);
-            peer_addrs.insert(s.name.clone(), l.peer.local_addr()?);
+            peer_addrs.insert(s.name.clone(), dialable(l.peer.local_addr()?));
             listeners.push((s.name.clone(), l));
         }
         let herd = LocalHerd {
@@ -175,5 +175,19 @@ impl LocalHerd {
         for h in all {
             h.shutdown().await;
         }
+    }
+}
+
+/// The address to dial for a listener bound to `addr`: loopback when it binds every interface
+/// (every server of an in-process herd is on this machine).
+fn dialable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! See ARCHITECTURE.md for the codemap and the invariants.
 
+pub mod addr;
 pub mod backoff;
 pub mod bench;
+pub mod cli_client;
 pub mod config;
 pub mod console;
+pub mod counters;
 pub mod demo;
 pub mod digest;
 pub mod events;
@@ -18,6 +21,8 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod notify;
+pub mod out;
 pub mod outbox;
 pub mod owner;
 pub mod places;
@@ -29,4 +34,5 @@ pub mod sim;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod wire;

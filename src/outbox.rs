@@ -4,18 +4,31 @@
 //! the number of clients the server knows, however far behind the neighbour falls. Updates
 //! leave in the order their clients first entered the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::state::Update;
+
+/// The names of servers already sent an update, comma-separated, as an UPDATE carries them
+/// (see [`crate::wire::MAX_SEEN`]); empty when none are known.
+pub type Seen = Arc<[u8]>;
+
+/// An update waiting to be sent, with the servers known to have been sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    /// The update.
+    pub update: Update,
+    /// Who has been sent it already (the receiver forwards it to none of them).
+    pub seen: Seen,
+}
 
 /// Updates waiting for one neighbour.
 #[derive(Debug, Default)]
 pub struct Outbox {
     /// Clients in the order they entered the queue.
     order: VecDeque<Arc<[u8]>>,
-    /// The newest waiting update per client.
-    waiting: HashMap<Arc<[u8]>, Update>,
+    /// The newest waiting update per client (foldhash, as the location table).
+    waiting: foldhash::HashMap<Arc<[u8]>, Outgoing>,
 }
 
 impl Outbox {
@@ -25,16 +38,17 @@ impl Outbox {
     }
 
     /// Queues `update`, replacing an older waiting update for the same client.
-    pub fn push(&mut self, update: Update) {
+    pub fn push(&mut self, update: Update, seen: Seen) {
         match self.waiting.get_mut(&update.client) {
             Some(held) => {
-                if update.is_newer_than(held) {
-                    *held = update;
+                if update.is_newer_than(&held.update) {
+                    *held = Outgoing { update, seen };
                 }
             }
             None => {
                 self.order.push_back(update.client.clone());
-                self.waiting.insert(update.client.clone(), update);
+                self.waiting
+                    .insert(update.client.clone(), Outgoing { update, seen });
             }
         }
     }
@@ -45,7 +59,7 @@ impl Outbox {
     /// place in `order` is skipped by [`take`](Self::take).)
     pub fn cancel(&mut self, update: &Update) -> bool {
         match self.waiting.get(&update.client) {
-            Some(w) if !w.is_newer_than(update) => {
+            Some(w) if !w.update.is_newer_than(update) => {
                 self.waiting.remove(&update.client);
                 true
             }
@@ -54,7 +68,7 @@ impl Outbox {
     }
 
     /// Takes up to `max` updates, oldest client first.
-    pub fn take(&mut self, max: usize) -> Vec<Update> {
+    pub fn take(&mut self, max: usize) -> Vec<Outgoing> {
         let mut out = Vec::with_capacity(max.min(self.order.len()));
         while out.len() < max {
             let Some(client) = self.order.pop_front() else {
@@ -96,10 +110,10 @@ mod tests {
     fn check(pushes: &[(&str, u32)], expected: &[(&str, u32)]) {
         let mut q = Outbox::new();
         for (c, t) in pushes {
-            q.push(u(c, *t));
+            q.push(u(c, *t), Seen::from(&b""[..]));
         }
         assert_eq!(q.len(), expected.len());
-        let got: Vec<Update> = q.take(usize::MAX);
+        let got: Vec<Update> = q.take(usize::MAX).into_iter().map(|o| o.update).collect();
         let want: Vec<Update> = expected.iter().map(|(c, t)| u(c, *t)).collect();
         assert_eq!(got, want, "{pushes:?}");
         assert!(q.is_empty());
@@ -118,15 +132,23 @@ mod tests {
 
     #[test]
     fn cancel_forgets_only_what_the_neighbour_has() {
+        let none = || Seen::from(&b""[..]);
         let mut q = Outbox::new();
-        q.push(u("a", 2));
-        q.push(u("b", 2));
+        q.push(u("a", 2), none());
+        q.push(u("b", 2), Seen::from(&b"X,Y"[..]));
         assert!(!q.cancel(&u("a", 1)), "ours is newer: it still goes");
         assert!(q.cancel(&u("a", 2)), "the neighbour has exactly it");
         assert!(!q.cancel(&u("c", 1)), "nothing waits for c");
-        q.push(u("a", 3));
+        q.push(u("a", 3), none());
         assert_eq!(q.len(), 2);
-        assert_eq!(q.take(usize::MAX), vec![u("a", 3), u("b", 2)]);
+        let taken = q.take(usize::MAX);
+        assert_eq!(
+            taken
+                .iter()
+                .map(|o| (o.update.clone(), &*o.seen))
+                .collect::<Vec<_>>(),
+            vec![(u("a", 3), &b""[..]), (u("b", 2), &b"X,Y"[..])]
+        );
         assert!(q.take(usize::MAX).is_empty());
     }
 
@@ -134,7 +156,7 @@ mod tests {
     fn take_respects_the_batch_size() {
         let mut q = Outbox::new();
         for i in 0..10 {
-            q.push(u(&format!("c{i}"), i));
+            q.push(u(&format!("c{i}"), i), Seen::from(&b""[..]));
         }
         assert_eq!(q.take(4).len(), 4);
         assert_eq!(q.len(), 6);

@@ -22,12 +22,35 @@ pub struct Claim {
     pub incarnation: u64,
 }
 
-/// True when `new` becomes the live connection, replacing `live` (which then closes); false
-/// when `live` stays and `new` must close.
-pub fn replaces(live: Option<Claim>, new: Claim) -> bool {
-    match live {
-        None => true,
-        Some(old) => !(old.by_owner && !new.by_owner && old.incarnation == new.incarnation),
+/// What the owner rule decides when a connection completes its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// The live connection stays; the new one closes.
+    Refused,
+    /// The new connection becomes the live link. `close_old`: this end closes the one it
+    /// replaces. It does not when the owner's own dial replaces a connection the neighbour
+    /// dialed: the neighbour, which accepted the owner's connection, closes the other, so
+    /// neither end sees the link go down (and if it never does, the replaced connection closes
+    /// itself after the silence timeout).
+    Replaces {
+        /// This end closes the replaced connection.
+        close_old: bool,
+    },
+}
+
+/// The owner rule for connection `new`, which this end `dialed` or accepted, when `live` is
+/// the link (if any).
+pub fn attach(live: Option<Claim>, new: Claim, dialed: bool) -> Attach {
+    let Some(old) = live else {
+        return Attach::Replaces { close_old: false };
+    };
+    let same_instance = old.incarnation == new.incarnation;
+    if old.by_owner && !new.by_owner && same_instance {
+        return Attach::Refused;
+    }
+    let owner_wins_here = new.by_owner && !old.by_owner && dialed && same_instance;
+    Attach::Replaces {
+        close_old: !owner_wins_here,
     }
 }
 
@@ -44,18 +67,40 @@ mod tests {
 
     #[test]
     fn the_owners_connection_stays_unless_the_neighbour_restarted() {
+        use Attach::*;
         assert!(owns("Bona", "Clark") && !owns("Clark", "Bona"));
-        assert!(
-            replaces(None, claim(false, 1)),
-            "no live link: any connection"
+        let close = Replaces { close_old: true };
+        assert_eq!(
+            attach(None, claim(false, 1), true),
+            Replaces { close_old: false }
         );
-        assert!(!replaces(Some(claim(true, 1)), claim(false, 1)));
-        assert!(replaces(Some(claim(true, 1)), claim(false, 2)), "restart");
-        assert!(replaces(Some(claim(false, 1)), claim(true, 1)));
-        assert!(replaces(Some(claim(true, 1)), claim(true, 1)), "newer wins");
-        assert!(
-            replaces(Some(claim(false, 1)), claim(false, 1)),
+        assert_eq!(
+            attach(Some(claim(true, 1)), claim(false, 1), false),
+            Refused
+        );
+        assert_eq!(
+            attach(Some(claim(true, 1)), claim(false, 2), true),
+            close,
+            "restart"
+        );
+        assert_eq!(
+            attach(Some(claim(true, 1)), claim(true, 1), true),
+            close,
             "newer wins"
+        );
+        assert_eq!(
+            attach(Some(claim(false, 1)), claim(false, 1), true),
+            close,
+            "newer wins"
+        );
+        // The owner's connection replaces the neighbour's: only its acceptor closes the other.
+        let owner_dialed = attach(Some(claim(false, 1)), claim(true, 1), true);
+        assert_eq!(owner_dialed, Replaces { close_old: false });
+        assert_eq!(attach(Some(claim(false, 1)), claim(true, 1), false), close);
+        assert_eq!(
+            attach(Some(claim(false, 1)), claim(true, 2), true),
+            close,
+            "restart"
         );
     }
 }

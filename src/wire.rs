@@ -10,12 +10,18 @@
 //! dialer   -> acceptor   HERD/1 HELLO <dialer> <acceptor> <dialer-incarnation> <dialer-nonce>
 //! acceptor -> dialer     HERD/1 WELCOME <acceptor> <acceptor-incarnation> <acceptor-nonce> <mac>
 //! dialer   -> acceptor   HERD/1 PROOF <mac>
-//! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake)
-//!                        UPDATE <AT line> | PING <n> | PONG <n>
+//! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake
+//!                                                         and then every `timings.resync_ms`)
+//!                        UPDATE [~<seen>] <AT line> | PING <n> | PONG <n>
+//! last, from a server shutting down: BYE
 //! ```
 //!
 //! `SUMMARY` carries a run of bucket digests (see [`crate::digest`]): `2^bits` buckets, this
 //! line's first bucket index, then one 16-hex-digit digest per bucket.
+//!
+//! `UPDATE` may carry, after a `~`, the comma-separated names of servers that have already been
+//! sent this update (at most [`MAX_SEEN`]); a receiver forwards it to none of those. The AT line
+//! always starts with `AT `, so the two forms cannot be confused.
 //!
 //! Both MACs cover both names, both incarnations and both nonces, with the role first, so
 //! neither can be replayed as the other or on another link.
@@ -36,6 +42,10 @@ pub type Nonce = [u8; 16];
 /// A MAC: 32 bytes of HMAC-SHA256.
 pub type MacBytes = [u8; 32];
 
+/// The most server names an UPDATE's seen list carries (a shorter list is always safe: it only
+/// means more copies).
+pub const MAX_SEEN: usize = 16;
+
 /// The longest line a link must carry (terminator excluded), for a herd whose clients may send
 /// lines of `max_line` bytes and whose longest server name has `name_len` bytes.
 ///
@@ -44,7 +54,9 @@ pub type MacBytes = [u8; 32];
 /// and the handshake lines carry two names, an incarnation, a nonce and a MAC. A link whose
 /// frame limit were smaller than what it must carry would fail on an ordinary client's line.
 pub fn max_frame(max_line: usize, name_len: usize) -> usize {
-    let update = b"UPDATE ".len() + crate::protocol::max_at_len(max_line, name_len);
+    // `UPDATE ~<names> <AT line>`: `~`, at most MAX_SEEN names, their commas, a space.
+    let seen = 1 + MAX_SEEN * (name_len + 1);
+    let update = b"UPDATE ".len() + seen + crate::protocol::max_at_len(max_line, name_len);
     // `HERD/1 WELCOME <name> <16 hex> <32 hex> <64 hex>` and HELLO's two names, with room.
     let handshake = 2 * name_len + 160;
     update.max(handshake)
@@ -81,7 +93,12 @@ pub enum PeerMsg<'a> {
         mac: MacBytes,
     },
     /// A location update: the AT line as the origin server produced it.
-    Update(&'a [u8]),
+    Update {
+        /// Comma-separated names of servers already sent this update (empty: none known).
+        seen: &'a [u8],
+        /// The AT line.
+        at: &'a [u8],
+    },
     /// A run of the sender's bucket digests, for catch-up.
     Summary {
         /// The sender's table is split into `2^bits` buckets.
@@ -93,6 +110,8 @@ pub enum PeerMsg<'a> {
     },
     /// Liveness probe.
     Ping(u64),
+    /// The sender is shutting down: its link going down is expected, not a fault.
+    Bye,
     /// Answer to a probe.
     Pong(u64),
 }
@@ -106,11 +125,22 @@ pub fn is_hello(line: &[u8]) -> bool {
 /// Decodes one line (terminator removed); `None` for anything malformed.
 pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     if let Some(rest) = line.strip_prefix(b"UPDATE ") {
-        return Some(PeerMsg::Update(rest));
+        return match rest.strip_prefix(b"~") {
+            None => Some(PeerMsg::Update {
+                seen: b"",
+                at: rest,
+            }),
+            Some(rest) => {
+                let space = memchr::memchr(b' ', rest)?;
+                let (seen, at) = (&rest[..space], &rest[space + 1..]);
+                (!seen.is_empty()).then_some(PeerMsg::Update { seen, at })
+            }
+        };
     }
     let f: Vec<&[u8]> = fields(line).collect();
     match f.as_slice() {
         [b"PING", n] => Some(PeerMsg::Ping(parse_u64(n)?)),
+        [b"BYE"] => Some(PeerMsg::Bye),
         [b"PONG", n] => Some(PeerMsg::Pong(parse_u64(n)?)),
         [b"SUMMARY", bits, first, hashes @ ..] if !hashes.is_empty() => {
             let bits: u8 = std::str::from_utf8(bits).ok()?.parse().ok()?;
@@ -152,8 +182,13 @@ pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
 /// Appends the encoding of `msg` and a newline.
 pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
     let text = match msg {
-        PeerMsg::Update(at) => {
+        PeerMsg::Update { seen, at } => {
             out.extend_from_slice(b"UPDATE ");
+            if !seen.is_empty() {
+                out.push(b'~');
+                out.extend_from_slice(seen);
+                out.push(b' ');
+            }
             out.extend_from_slice(at);
             out.push(b'\n');
             return;
@@ -170,6 +205,7 @@ pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
             t
         }
         PeerMsg::Ping(n) => format!("PING {n}"),
+        PeerMsg::Bye => "BYE".to_string(),
         PeerMsg::Pong(n) => format!("PONG {n}"),
         PeerMsg::Hello {
             from,
@@ -290,9 +326,14 @@ mod tests {
 
     #[test]
     fn every_message_roundtrips() {
-        roundtrip(PeerMsg::Update(
-            b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
-        ));
+        roundtrip(PeerMsg::Update {
+            seen: b"",
+            at: b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
+        });
+        roundtrip(PeerMsg::Update {
+            seen: b"Clark,Bona",
+            at: b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
+        });
         roundtrip(PeerMsg::Ping(0));
         roundtrip(PeerMsg::Summary {
             bits: 2,
@@ -305,6 +346,7 @@ mod tests {
             hashes: vec![7],
         });
         roundtrip(PeerMsg::Pong(u64::MAX));
+        roundtrip(PeerMsg::Bye);
         roundtrip(PeerMsg::Hello {
             from: "Bona",
             to: "Clark",
@@ -325,8 +367,15 @@ mod tests {
         let max_line = 8192;
         let name = "N".repeat(40);
         let at = vec![b'x'; crate::protocol::max_at_len(max_line, name.len())];
+        let seen = vec![name.as_str(); MAX_SEEN].join(",");
         let mut out = Vec::new();
-        encode(&PeerMsg::Update(&at), &mut out);
+        encode(
+            &PeerMsg::Update {
+                seen: seen.as_bytes(),
+                at: &at,
+            },
+            &mut out,
+        );
         assert_eq!(out.len() - 1, max_frame(max_line, name.len()));
         out.clear();
         encode(
@@ -361,6 +410,9 @@ mod tests {
         check_decode("HERD/2 PROOF 00", false);
         check_decode("IAMAT kiwi +1+1 1", false);
         check_decode("PING 18446744073709551615", true);
+        check_decode("UPDATE ~A,B AT x", true);
+        check_decode("UPDATE ~ AT x", false);
+        check_decode("UPDATE ~A,B", false);
         check_decode("SUMMARY 0 0 0000000000000000", true);
         check_decode("SUMMARY 0 0", false);
         check_decode("SUMMARY 0 1 0000000000000000", false);

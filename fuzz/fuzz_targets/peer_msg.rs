@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|line: &[u8]| {
     if let Some(msg) = decode(line) {
-        if let PeerMsg::Update(at) = &msg {
+        if let PeerMsg::Update { at, .. } = &msg {
             let _ = Update::from_at_line(at);
         }
         let mut out = Vec::new();

@@ -74,8 +74,8 @@ pub struct BenchArgs {
     /// Concurrent connections of the load generator.
     #[arg(long, short = 'c', default_value_t = 50)]
     pub connections: usize,
-    /// Seconds each load run lasts at most.
-    #[arg(long, short = 'd', default_value_t = 2.0)]
+    /// How long each load run lasts at most: `2s`, `500ms`, `1m`, or a plain number of seconds.
+    #[arg(long, short = 'd', default_value = "2s", value_parser = seconds)]
     pub duration: f64,
     /// Commands each load run sends at most.
     #[arg(long, short = 'n', default_value_t = 500_000)]
@@ -95,6 +95,15 @@ pub struct BenchArgs {
     /// WHATSAT.
     #[arg(long, conflicts_with = "whatsat_percent")]
     pub read_only: bool,
+    /// Run the herd as five `herd run` processes and the echo ceiling as a process of its own
+    /// (instead of in this process), so the CPU time per command of the whole herd and of the
+    /// echo can be read apart from the load generator's, and compared.
+    #[arg(long, conflicts_with_all = ["target", "fsync"])]
+    pub processes: bool,
+    /// With --processes: worker threads of each server and of the echo (the same for all, so
+    /// the comparison stays fair; default: the runtime's).
+    #[arg(long, value_name = "N", requires = "processes", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Give the in-process herd a data folder (a temporary one) with this fsync policy, to
     /// measure durability's cost. Default: no data folder.
     #[arg(long, value_enum, value_name = "POLICY")]
@@ -118,6 +127,10 @@ pub struct BenchArgs {
     /// Updates per second of the propagation phase.
     #[arg(long, default_value_t = 5000)]
     pub rate: u32,
+    /// Measure propagation while the closed-loop load (persistent, --connections) runs against
+    /// --server at full speed, instead of on an otherwise idle herd.
+    #[arg(long)]
+    pub under_load: bool,
     /// Seconds the propagation phase lasts.
     #[arg(long, default_value_t = 1.0)]
     pub propagation_duration: f64,
@@ -234,6 +247,16 @@ impl BenchArgs {
     }
 }
 
+/// A duration as `herd demo --duration` takes it (`2s`, `500ms`), or a plain number of seconds.
+fn seconds(text: &str) -> Result<f64, String> {
+    if let Ok(s) = text.parse::<f64>() {
+        return Ok(s);
+    }
+    humantime::parse_duration(text)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| format!("{e} (write 2s, 500ms, 1m, or a number of seconds)"))
+}
+
 /// Resolves `target` and refuses anything that is not a loopback address.
 pub fn loopback_target(target: &str) -> Result<SocketAddr, String> {
     let addrs: Vec<SocketAddr> = target
@@ -256,6 +279,15 @@ pub fn loopback_target(target: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_units_or_plain_seconds() {
+        assert_eq!(seconds("2s"), Ok(2.0));
+        assert_eq!(seconds("500ms"), Ok(0.5));
+        assert_eq!(seconds("1m"), Ok(60.0));
+        assert_eq!(seconds("1.5"), Ok(1.5));
+        assert!(seconds("soon").unwrap_err().contains("500ms"));
+    }
 
     #[test]
     fn only_loopback_targets_are_accepted() {

@@ -10,6 +10,7 @@ pub mod args;
 pub mod echo;
 pub mod load;
 pub mod places;
+pub mod procs;
 pub mod propagation;
 pub mod report;
 pub mod system;
@@ -30,11 +31,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let report = measure(&args)?;
     if args.json {
         let text = serde_json::to_string(&report).map_err(|e| format!("report: {e}"))?;
-        println!("{text}");
+        crate::out::print(&format!("{text}\n"))
     } else {
-        print!("{}", report.text());
+        crate::out::print(&report.text())
     }
-    Ok(())
 }
 
 /// Runs the phases `args` asks for and returns what they found.
@@ -61,6 +61,14 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         },
         server: match target {
             Some(t) => t.to_string(),
+            None if args.processes => format!(
+                "the herd as processes (herd run each), load on {}; the echo as a process; {}",
+                args.server,
+                match args.threads {
+                    Some(n) => format!("{n} worker threads each"),
+                    None => "the runtime's default worker threads".to_string(),
+                }
+            ),
             None => match args.fsync {
                 Some(f) => format!(
                     "in-process herd, load on {}, data kept with fsync {:?}",
@@ -93,7 +101,15 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         );
     }
 
-    if wants(Phase::Load) || wants(Phase::Propagation) {
+    if args.processes && wants(Phase::Load) {
+        report.load = load_processes(args, run_id)?;
+    }
+    let in_process_phases = if args.processes {
+        wants(Phase::Propagation)
+    } else {
+        wants(Phase::Load) || wants(Phase::Propagation)
+    };
+    if in_process_phases {
         let mut herd_logs = None;
         let mut _herd_data = None;
         let herd = match target {
@@ -120,7 +136,7 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         };
         let result = rt::block_on(async {
             let mut load = Vec::new();
-            if wants(Phase::Load) {
+            if wants(Phase::Load) && !args.processes {
                 let echo = echo::start(SocketAddr::from(([127, 0, 0, 1], 0)))
                     .await
                     .map_err(|e| format!("echo server: {e}"))?;
@@ -131,34 +147,34 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
                         .ok_or_else(|| format!("no server {}", args.server))?,
                     (None, None) => return Err("no server to drive".to_string()),
                 };
+                let meter = match &herd {
+                    Some(h) => Meter::InProcess(h),
+                    None => Meter::Target,
+                };
                 for mode in args.modes() {
                     for round in 1..=args.rounds {
                         load.push(
-                            load_pair(
-                                args,
-                                mode,
-                                round,
-                                echo.addr,
-                                server_addr,
-                                herd.as_ref(),
-                                run_id,
-                            )
-                            .await,
+                            load_pair(args, mode, round, echo.addr, server_addr, &meter, run_id)
+                                .await,
                         );
                     }
                 }
             }
             let mut prop = None;
             if let (true, Some(h)) = (wants(Phase::Propagation), &herd) {
-                prop = Some(
-                    propagation::run(
-                        h,
-                        args.rate,
-                        Duration::from_secs_f64(args.propagation_duration),
-                        &format!("prop{run_id}-"),
-                    )
-                    .await,
-                );
+                let duration = Duration::from_secs_f64(args.propagation_duration);
+                let prefix = format!("prop{run_id}-");
+                let probe = propagation::run(h, args.rate, duration, &prefix);
+                prop = Some(if args.under_load {
+                    let load = under_load(args, h, duration, run_id)?;
+                    let (p, l) = futures::future::join(probe, load).await;
+                    report::Propagation {
+                        under_load: Some(l),
+                        ..p
+                    }
+                } else {
+                    probe.await
+                });
             }
             if let Some(h) = herd {
                 h.shutdown().await;
@@ -168,7 +184,9 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         // Flush and remove the temporary logs only after the herd has stopped.
         drop(herd_logs);
         let (load, prop) = result?;
-        report.load = load;
+        if !args.processes {
+            report.load = load;
+        }
         report.propagation = prop;
     }
 
@@ -196,6 +214,44 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
     Ok(report)
 }
 
+/// Where a load pair reads the CPU time and the link traffic it reports.
+enum Meter<'a> {
+    /// The herd runs in this process: process CPU (generator included), the herd's counters.
+    InProcess(&'a LocalHerd),
+    /// The herd and the echo run as processes: their own CPU, their metrics.
+    Processes(&'a procs::ProcHerd),
+    /// Another server (`--target`): process CPU only (the generator's and the echo's).
+    Target,
+}
+
+impl Meter<'_> {
+    /// CPU time so far of the echo's side and of the server's side.
+    fn cpu(&self) -> (Duration, Duration) {
+        match self {
+            Meter::Processes(p) => (p.echo_cpu(), p.herd_cpu()),
+            _ => {
+                let own = procs::own_cpu();
+                (own, own)
+            }
+        }
+    }
+
+    fn scope(&self) -> &'static str {
+        match self {
+            Meter::Processes(_) => "servers",
+            _ => "process",
+        }
+    }
+
+    fn floods(&self) -> Option<report::Floods> {
+        match self {
+            Meter::InProcess(h) => Some(flood_counts(h)),
+            Meter::Processes(p) => Some(p.floods()),
+            Meter::Target => None,
+        }
+    }
+}
+
 /// One round of one mode: the echo, then the server, with the same generator.
 async fn load_pair(
     args: &BenchArgs,
@@ -203,7 +259,7 @@ async fn load_pair(
     round: u32,
     echo: SocketAddr,
     server: SocketAddr,
-    herd: Option<&LocalHerd>,
+    meter: &Meter<'_>,
     run_id: u64,
 ) -> report::LoadPair {
     let spec = |addr, who: &str| load::LoadSpec {
@@ -221,27 +277,33 @@ async fn load_pair(
         op_timeout: Duration::from_secs(5),
         read_only: args.read_only,
     };
+    let cpu0 = meter.cpu().0;
     let e = load::run(&spec(echo, "echo")).await;
+    let echo_cpu = meter.cpu().0.saturating_sub(cpu0);
     rt::sleep(Duration::from_millis(100)).await;
-    let before = herd.map(flood_counts);
+    let before = meter.floods();
+    let cpu0 = meter.cpu().1;
     let s = load::run(&spec(server, "herd")).await;
+    let server_cpu = meter.cpu().1.saturating_sub(cpu0);
     // Floods still queued when the run ends are counted by the next run.
-    let floods = herd.zip(before).map(|(h, b)| {
-        let a = flood_counts(h);
-        let sent = a.sent - b.sent;
-        report::Floods {
-            sent,
-            received: a.received - b.received,
-            ignored: a.ignored - b.ignored,
-            sent_per_iamat: sent as f64 / s.iamat.max(1) as f64,
-        }
-    });
+    let floods = meter
+        .floods()
+        .zip(before)
+        .map(|(a, b)| a.since(&b, s.iamat));
     rt::sleep(Duration::from_millis(100)).await;
     let ratio = if e.throughput > 0.0 {
         s.throughput / e.throughput
     } else {
         0.0
     };
+    let per = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
+    let (echo_us, server_us) = (per(echo_cpu, e.requests), per(server_cpu, s.requests));
+    let cpu = (echo_us > 0.0 && server_us > 0.0).then(|| report::Cpu {
+        scope: meter.scope(),
+        echo_us,
+        server_us,
+        ratio: server_us / echo_us,
+    });
     report::LoadPair {
         mode,
         round,
@@ -249,7 +311,58 @@ async fn load_pair(
         server: s,
         ratio,
         floods,
+        cpu,
     }
+}
+
+/// The closed-loop load (persistent) against `--server` for a little longer than `duration`,
+/// beside the propagation phase.
+fn under_load<'a>(
+    args: &BenchArgs,
+    herd: &'a LocalHerd,
+    duration: Duration,
+    run_id: u64,
+) -> Result<impl std::future::Future<Output = report::LoadStats> + 'a, String> {
+    let addr = herd
+        .addr(&args.server)
+        .ok_or_else(|| format!("no server {}", args.server))?;
+    let spec = load::LoadSpec {
+        addr,
+        mode: Mode::Persistent,
+        connections: args.connections,
+        duration: duration + Duration::from_millis(500),
+        count: u64::MAX,
+        whatsat_percent: 0,
+        prefix: format!("bench{run_id}-under-"),
+        op_timeout: Duration::from_secs(5),
+        read_only: false,
+    };
+    Ok(async move { load::run(&spec).await })
+}
+
+/// The load phase with the herd and the echo as processes.
+fn load_processes(args: &BenchArgs, run_id: u64) -> Result<Vec<report::LoadPair>, String> {
+    let bin = match &args.herd_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?,
+    };
+    let config = herd_config(args)?;
+    let herd = procs::ProcHerd::start(&bin, &config, &args.log_level, args.threads)?;
+    let server = herd
+        .addr(&args.server)
+        .ok_or_else(|| format!("--server {}: no such server", args.server))?;
+    let meter = Meter::Processes(&herd);
+    rt::block_on(async {
+        let mut load = Vec::new();
+        for mode in args.modes() {
+            for round in 1..=args.rounds {
+                load.push(
+                    load_pair(args, mode, round, herd.echo_addr(), server, &meter, run_id).await,
+                );
+            }
+        }
+        Ok(load)
+    })
 }
 
 /// The herd config: `--config` or the embedded 2023 herd, with the offline Places table.
@@ -341,6 +454,7 @@ fn flood_counts(herd: &LocalHerd) -> report::Floods {
             f.sent += s.stats.floods_sent.load(Relaxed);
             f.received += s.stats.floods_received.load(Relaxed);
             f.ignored += s.stats.floods_ignored.load(Relaxed);
+            f.writes += s.peers.iter().map(|p| p.writes.load(Relaxed)).sum::<u64>();
         }
     }
     f

@@ -4,7 +4,7 @@
 //! The arrival times come from the servers' event buses (an applied `Flood` in), which is exact:
 //! no polling interval hides in the numbers. The start is when the client has the IAMAT's reply.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,35 +13,12 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 
 use super::load::{micros, new_histogram};
 use super::report::{HopStats, Percentiles, Propagation};
-use crate::config::Config;
 use crate::events::{Dir, EventKind};
 use crate::herd::LocalHerd;
 use crate::rt;
 
 /// Connections the updates are spread over (each sends at rate / SENDERS).
 const SENDERS: usize = 10;
-
-/// Hop counts between every pair of servers (BFS over the config's links); unreachable = None.
-pub fn hop_counts(config: &Config) -> HashMap<(String, String), usize> {
-    let mut out = HashMap::new();
-    for s in &config.servers {
-        let mut seen = HashMap::from([(s.name.clone(), 0usize)]);
-        let mut queue = VecDeque::from([s.name.clone()]);
-        while let Some(n) = queue.pop_front() {
-            let d = seen[&n];
-            for m in config.neighbours(&n) {
-                if !seen.contains_key(&m) {
-                    seen.insert(m.clone(), d + 1);
-                    queue.push_back(m);
-                }
-            }
-        }
-        for (to, d) in seen {
-            out.insert((s.name.clone(), to), d);
-        }
-    }
-    out
-}
 
 /// One answered IAMAT.
 struct Sent {
@@ -56,7 +33,7 @@ struct Sent {
 /// Runs the phase: `rate` updates per second for `duration`.
 pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) -> Propagation {
     let names = herd.names();
-    let hops = hop_counts(&herd.config);
+    let hops = herd.config.hop_counts();
     // Subscribe before sending; every subscriber drains into memory until closed.
     let arrivals = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = async_channel::bounded(names.len());
@@ -67,7 +44,13 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
             continue;
         };
         dropped_before += server.events.dropped();
-        let rx = server.events.subscribe(1 << 14);
+        // Only this phase's own updates: under load the others would fill the channel.
+        let mine = format!(" {prefix}").into_bytes();
+        let filter: crate::events::Filter = Some(Arc::new(move |k: &EventKind| {
+            matches!(k, EventKind::Flood { dir: Dir::In, applied: true, at, .. }
+                if memchr::memmem::find(at, &mine).is_some())
+        }));
+        let rx = server.events.subscribe_filtered(1 << 14, filter);
         closers.push(rx.clone());
         let arrivals = arrivals.clone();
         let done = done_tx.clone();
@@ -197,6 +180,7 @@ pub async fn run(herd: &LocalHerd, rate: u32, duration: Duration, prefix: &str) 
         before_reply,
         events_dropped: dropped_after.saturating_sub(dropped_before),
         errors: errors.load(Relaxed),
+        under_load: None,
     }
 }
 
@@ -267,22 +251,4 @@ async fn send_at_rate(
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_counts_of_the_2023_herd() {
-        let cfg = Config::embedded().unwrap();
-        let h = hop_counts(&cfg);
-        let d = |a: &str, b: &str| h[&(a.to_string(), b.to_string())];
-        assert_eq!(d("Clark", "Clark"), 0);
-        assert_eq!(d("Clark", "Bona"), 1);
-        assert_eq!(d("Clark", "Jaquez"), 1);
-        assert_eq!(d("Clark", "Bailey"), 2);
-        assert_eq!(d("Clark", "Campbell"), 2);
-        assert_eq!(d("Bailey", "Jaquez"), 2);
-    }
 }

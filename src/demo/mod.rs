@@ -2,6 +2,7 @@
 //! headless, summarised as text: updates, propagation latency by hop count, and a final
 //! consistency check across servers.
 
+pub mod chaos;
 pub mod sim;
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,28 +10,11 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::Config;
 use crate::events::{Dir, Event, EventKind};
 use crate::herd::LocalHerd;
 use crate::net::{stop_channel, Server};
 use crate::rt;
 use crate::sync::lock;
-
-/// Shortest hop counts from `from` to every server reachable over the config's links.
-pub fn hops(config: &Config, from: &str) -> HashMap<String, usize> {
-    let mut dist = HashMap::from([(from.to_string(), 0usize)]);
-    let mut queue = std::collections::VecDeque::from([from.to_string()]);
-    while let Some(n) = queue.pop_front() {
-        let d = dist[&n];
-        for m in config.neighbours(&n) {
-            if !dist.contains_key(&m) {
-                dist.insert(m.clone(), d + 1);
-                queue.push_back(m);
-            }
-        }
-    }
-    dist
-}
 
 /// Events buffered per server between two drains of the headless demo (every 20 ms): far more
 /// than a server publishes in that time at the demo's rates. A bounded channel allocates its
@@ -46,9 +30,9 @@ pub struct Options {
     pub clients: usize,
     /// Commands per second from all clients together.
     pub rate: u32,
-    /// How long the clients run.
+    /// How long the clients run (at least; with chaos, until the chaos script is done too).
     pub duration: Duration,
-    /// Stop a server and cut a link mid-run, then bring both back.
+    /// Stop a server and cut a link mid-run, then bring both back (see [`chaos`]).
     pub chaos: bool,
 }
 
@@ -59,6 +43,34 @@ pub struct Report {
     pub text: String,
     /// True when every running server ended with the same table.
     pub converged: bool,
+}
+
+/// How much longer than `--duration` a chaos run may take before it is reported as stalled.
+const CHAOS_PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long the herd may take to agree once the clients stop.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Least time each chaos step is held in the console, so that a person sees it happen.
+const CONSOLE_DWELL: Duration = Duration::from_secs(3);
+
+/// The console demo's chaos: rounds of the script (a different server and link each round)
+/// until `stop` fires; each step is logged to `herd.log` and shows in the console.
+pub async fn console_chaos(
+    herd: Arc<LocalHerd>,
+    log: Arc<Mutex<sim::SimLog>>,
+    stop: crate::net::Stop,
+) {
+    let mut round = 0;
+    while !stop.is_set() {
+        let mut c = chaos::Chaos::new(&herd, round, CONSOLE_DWELL);
+        while !stop.is_set() && c.step() != chaos::Step::Done {
+            let answered = lock(&log).iamats;
+            c.advance(&herd, answered).await;
+            rt::sleep(Duration::from_millis(100)).await;
+        }
+        round += 1;
+    }
 }
 
 /// A subscription that follows a server across restarts.
@@ -85,53 +97,28 @@ pub async fn headless(herd: Arc<LocalHerd>, opts: &Options) -> Report {
     ));
 
     let mut arrivals: Vec<(Arc<[u8]>, String, SystemTime)> = Vec::new();
-    let mut chaos_log = String::new();
-    let victim = names.get(names.len() / 2).cloned().unwrap_or_default();
-    let cut = herd.config.links.first().cloned();
-    let (mut stopped, mut restarted, mut was_cut, mut healed) = (false, false, false, false);
+    let mut chaos = opts
+        .chaos
+        .then(|| chaos::Chaos::new(&herd, 0, Duration::ZERO));
     let start = Instant::now();
-    let frac = |f: f64| opts.duration.mul_f64(f);
+    // The chaos script waits for what has happened, so on a slow machine it takes longer: the
+    // run lasts until it is done too, within a bound that names the step that stalled.
+    let give_up = opts.duration + CHAOS_PATIENCE;
+    let mut stalled = None;
     loop {
         follow(&herd, &names, &mut taps, &mut arrivals);
+        let answered = lock(&log).iamats;
+        let done = match chaos.as_mut() {
+            Some(c) => c.advance(&herd, answered).await == chaos::Step::Done,
+            None => true,
+        };
         let t = start.elapsed();
-        if t >= opts.duration {
+        if t >= opts.duration && done {
             break;
         }
-        if opts.chaos {
-            if !stopped && t >= frac(0.25) {
-                stopped = herd.stop_server(&victim).await;
-                let _ = writeln!(
-                    chaos_log,
-                    "  {:>6.2}s  stopped {victim}",
-                    start.elapsed().as_secs_f64()
-                );
-            }
-            if let Some((a, b)) = &cut {
-                if !was_cut && t >= frac(0.35) {
-                    was_cut = herd.cut_link(a, b);
-                    let _ = writeln!(
-                        chaos_log,
-                        "  {:>6.2}s  cut link {a}-{b}",
-                        start.elapsed().as_secs_f64()
-                    );
-                }
-                if was_cut && !healed && t >= frac(0.6) {
-                    healed = herd.restore_link(a, b);
-                    let _ = writeln!(
-                        chaos_log,
-                        "  {:>6.2}s  healed link {a}-{b}",
-                        start.elapsed().as_secs_f64()
-                    );
-                }
-            }
-            if stopped && !restarted && t >= frac(0.5) {
-                restarted = herd.start_server(&victim).await.is_ok();
-                let _ = writeln!(
-                    chaos_log,
-                    "  {:>6.2}s  restarted {victim}",
-                    start.elapsed().as_secs_f64()
-                );
-            }
+        if t >= give_up {
+            stalled = chaos.as_ref().map(|c| c.step());
+            break;
         }
         rt::sleep(Duration::from_millis(20)).await;
     }
@@ -139,7 +126,7 @@ pub async fn headless(herd: Arc<LocalHerd>, opts: &Options) -> Report {
     // Let the last floods land, then check that every running server holds the same table.
     let settle = Instant::now();
     let mut converged = false;
-    while settle.elapsed() < Duration::from_secs(10) {
+    while stalled.is_none() && settle.elapsed() < SETTLE_PATIENCE {
         follow(&herd, &names, &mut taps, &mut arrivals);
         if consistent(&herd, &names) {
             converged = true;
@@ -148,6 +135,14 @@ pub async fn headless(herd: Arc<LocalHerd>, opts: &Options) -> Report {
         rt::sleep(Duration::from_millis(20)).await;
     }
     follow(&herd, &names, &mut taps, &mut arrivals);
+    let mut chaos_log = chaos.map(|c| c.log).unwrap_or_default();
+    if let Some(step) = stalled {
+        let _ = writeln!(
+            chaos_log,
+            "  STALLED at {step:?}: the herd did not get there within {:?}",
+            give_up
+        );
+    }
     let text = summarise(
         &herd,
         opts,
@@ -220,15 +215,14 @@ fn summarise(
     settle: Duration,
 ) -> String {
     let mut by_hops: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    let mut hop_cache: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    let hops = herd.config.hop_counts();
     for (at, server, when) in arrivals {
         let Some((origin, sent)) = log.replies.get(&at[..]) else {
             continue;
         };
-        let dist = hop_cache
-            .entry(origin.clone())
-            .or_insert_with(|| hops(&herd.config, origin));
-        let Some(&h) = dist.get(server) else { continue };
+        let Some(&h) = hops.get(&(origin.clone(), server.clone())) else {
+            continue;
+        };
         // The flood starts before the reply is written, so an arrival can precede the reply.
         let us = when
             .duration_since(*sent)
@@ -319,26 +313,6 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_counts_follow_the_links() {
-        let cfg = Config::embedded().unwrap();
-        let h = hops(&cfg, "Clark");
-        let get = |n: &str| h[n];
-        assert_eq!(
-            (
-                get("Clark"),
-                get("Bona"),
-                get("Jaquez"),
-                get("Bailey"),
-                get("Campbell")
-            ),
-            (0, 1, 1, 2, 2)
-        );
-        let h = hops(&cfg, "Bailey");
-        assert_eq!(h["Clark"], 2);
-        assert_eq!(h["Jaquez"], 2);
-    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -9,6 +9,8 @@ use std::time::Duration;
 pub enum End {
     /// The neighbour closed the connection.
     Closed,
+    /// The neighbour said it is shutting down (`BYE`).
+    Departed,
     /// Nothing was heard for this long.
     Silent(Duration),
     /// The handshake did not complete within this long.
@@ -42,6 +44,7 @@ impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             End::Closed => write!(f, "closed by the neighbour"),
+            End::Departed => write!(f, "the neighbour is shutting down"),
             End::Silent(d) => write!(f, "nothing heard for {} ms", d.as_millis()),
             End::HandshakeTimeout(d) => write!(f, "no handshake within {} ms", d.as_millis()),
             End::AuthFailed(who) => {

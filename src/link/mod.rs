@@ -16,6 +16,7 @@
 //! them, with PING/PONG heartbeats.
 
 mod end;
+mod flow;
 mod handshake;
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use crate::digest::{Digest, Reconcile};
 use crate::frame::{Framed, LineBuf, Overlong};
-use crate::state::Update;
+use crate::outbox::Outgoing;
 use crate::wire::{self, Nonce, PeerMsg};
 
 use end::escaped;
@@ -57,6 +58,9 @@ pub struct Settings {
     /// The longest frame the link carries (see [`crate::wire::max_frame`]); longer ones are
     /// skipped, not fatal.
     pub max_frame: usize,
+    /// A link sends its summary again this often, so that anything a lost connection or a
+    /// skipped copy kept from the neighbour reaches it anyway.
+    pub resync: Duration,
 }
 
 /// What the session needs from the server it belongs to.
@@ -67,16 +71,22 @@ pub trait Host {
     /// the summary of the table, computed after that (so every update is either in the summary
     /// or flooded on the link); `Err` when this connection must not become the link.
     fn up(&mut self, neighbour: &str, incarnation: u64) -> Result<Digest, End>;
-    /// An UPDATE's AT line arrived; `Err(reason)` if it is malformed (the link ends).
-    fn update(&mut self, at: &[u8]) -> Result<(), String>;
+    /// An UPDATE arrived: its AT line, and the servers it says were sent it already (`seen`,
+    /// comma-separated names); `Err(reason)` if it is malformed (the link ends).
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String>;
     /// Every update held now, to compare with the neighbour's summary.
-    fn snapshot(&mut self) -> Vec<Update>;
+    fn snapshot(&mut self) -> Vec<crate::state::Update>;
+    /// The summary of the table now, for a periodic or requested resync.
+    fn summary(&mut self) -> Digest;
     /// At most `max` flooded updates waiting for this neighbour.
-    fn take_updates(&mut self, max: usize) -> Vec<Update>;
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing>;
     /// A batch of updates (flooded or catch-up) was encoded for sending.
-    fn sent(&mut self, batch: &[Update]);
+    fn sent(&mut self, batch: &[Outgoing]);
     /// Catch-up: a run of the neighbour's summary was compared; `queued` entries differ.
     fn compared(&mut self, queued: usize, done: bool);
+    /// Catch-up bytes: our summary and the entries we push (`sent`), or the neighbour's
+    /// summary (received; the entries it pushes look like any update).
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize);
     /// A heartbeat's round trip.
     fn rtt(&mut self, rtt: Duration);
     /// A frame over the limit was dropped.
@@ -111,7 +121,9 @@ pub struct Session {
     /// Our table regrouped at the neighbour's summary granularity, while its summary arrives.
     reconcile: Option<Reconcile>,
     /// Entries whose buckets differ, waiting to be sent (ahead of floods).
-    catch_up: VecDeque<Update>,
+    catch_up: VecDeque<crate::state::Update>,
+    /// When our summary goes out again (once up).
+    next_resync: Duration,
     /// How it ended, once it has.
     end: Option<End>,
 }
@@ -163,6 +175,7 @@ impl Session {
             seq: 0,
             reconcile: None,
             catch_up: VecDeque::new(),
+            next_resync: now,
             end: None,
         }
     }
@@ -184,6 +197,15 @@ impl Session {
     /// reason stays.
     pub fn close(&mut self, end: End) {
         self.end.get_or_insert(end);
+    }
+
+    /// This server is shutting down: a last `BYE` (after whatever is waiting) tells the
+    /// neighbour the link going down is expected. Nothing is read or sent after it.
+    pub fn say_bye(&mut self) {
+        if self.end.is_none() && self.is_up() {
+            wire::encode(&PeerMsg::Bye, &mut self.out);
+        }
+        self.close(End::Local("server stopping".into()));
     }
 
     /// Room to read into; then call [`received`](Self::received).
@@ -258,8 +280,8 @@ impl Session {
             return;
         }
         match wire::decode(line) {
-            Some(PeerMsg::Update(at)) => {
-                if let Err(why) = host.update(at) {
+            Some(PeerMsg::Update { seen, at }) => {
+                if let Err(why) = host.update(at, seen) {
                     self.close(End::Malformed(format!("{why}: {}", escaped(at))));
                 }
             }
@@ -267,8 +289,12 @@ impl Session {
                 bits,
                 first,
                 hashes,
-            }) => self.compare(bits, first, &hashes, host),
+            }) => {
+                host.catch_up_bytes(false, line.len() + 1);
+                self.compare(bits, first, &hashes, host);
+            }
             Some(PeerMsg::Ping(n)) => wire::encode(&PeerMsg::Pong(n), &mut self.out),
+            Some(PeerMsg::Bye) => self.close(End::Departed),
             Some(PeerMsg::Pong(n)) => {
                 if let Some((seq, at)) = self.ping {
                     if seq == n {
@@ -291,37 +317,10 @@ impl Session {
             Ok(s) => s,
             Err(end) => return self.close(end),
         };
-        let per_line = (self.settings.max_frame.saturating_sub(32) / 17).clamp(1, 512);
-        for (first, run) in summary.runs(per_line) {
-            let msg = PeerMsg::Summary {
-                bits: summary.bits,
-                first,
-                hashes: run.to_vec(),
-            };
-            wire::encode(&msg, &mut self.out);
-        }
+        self.send_summary(&summary, host);
         self.last_heard = now;
+        self.next_resync = now + self.settings.resync;
         self.ping(now);
-    }
-
-    /// Compares a run of the neighbour's summary with our table and queues the entries of
-    /// every bucket that differs.
-    fn compare(&mut self, bits: u8, first: u32, hashes: &[u64], host: &mut dyn Host) {
-        let r = match &mut self.reconcile {
-            Some(r) if r.bits == bits => r,
-            slot => slot.insert(Reconcile::new(host.snapshot().into_iter(), bits)),
-        };
-        let mut queued = 0usize;
-        let catch_up = &mut self.catch_up;
-        r.compare(first, hashes, |u| {
-            catch_up.push_back(u);
-            queued += 1;
-        });
-        let done = r.done();
-        if done {
-            self.reconcile = None;
-        }
-        host.compared(queued, done);
     }
 
     fn ping(&mut self, now: Duration) {
@@ -337,14 +336,16 @@ impl Session {
             return None;
         }
         if self.is_up() {
-            Some(self.next_ping.min(self.last_heard + self.settings.silence))
+            let next = self.next_ping.min(self.next_resync);
+            Some(next.min(self.last_heard + self.settings.silence))
         } else {
             Some(self.started + self.settings.handshake)
         }
     }
 
-    /// Time has come to `now`: end a handshake or a link that went quiet, send a due PING.
-    pub fn on_timer(&mut self, now: Duration) {
+    /// Time has come to `now`: end a handshake or a link that went quiet, send a due PING or
+    /// a due summary.
+    pub fn on_timer(&mut self, now: Duration, host: &mut dyn Host) {
         if self.end.is_some() {
             return;
         }
@@ -356,36 +357,16 @@ impl Session {
         }
         if now >= self.last_heard + self.settings.silence {
             self.close(End::Silent(self.settings.silence));
-        } else if now >= self.next_ping {
-            self.ping(now);
-        }
-    }
-
-    /// Takes updates to send while there is room: catch-up entries first, then floods.
-    pub fn fill(&mut self, host: &mut dyn Host) {
-        if self.end.is_some() || !self.is_up() {
             return;
         }
-        while self.out.len() - self.out_pos < HIGH_WATER {
-            let batch: Vec<Update> = if self.catch_up.is_empty() {
-                host.take_updates(BATCH)
-            } else {
-                let n = self.catch_up.len().min(BATCH);
-                self.catch_up.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                return;
-            }
-            for u in &batch {
-                wire::encode(&PeerMsg::Update(&u.at), &mut self.out);
-            }
-            host.sent(&batch);
+        if now >= self.next_ping {
+            self.ping(now);
         }
-    }
-
-    /// Catch-up entries still waiting.
-    pub fn catch_up_waiting(&self) -> usize {
-        self.catch_up.len()
+        if now >= self.next_resync {
+            let summary = host.summary();
+            self.send_summary(&summary, host);
+            self.next_resync = now + self.settings.resync;
+        }
     }
 
     /// Bytes waiting to be written.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::digest::{bits_for, Digest};
+use crate::outbox::{Outgoing, Seen};
+use crate::state::Update;
 use crate::wire::{Role, Transcript};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -19,6 +21,7 @@ fn settings(name: &str, secret: &[u8], incarnation: u64) -> Arc<Settings> {
         silence: Duration::from_millis(400),
         handshake: Duration::from_millis(300),
         max_frame: 200,
+        resync: Duration::from_millis(1000),
     })
 }
 
@@ -34,11 +37,15 @@ struct Rec {
     /// The table: summary and snapshot.
     table: Vec<Update>,
     /// Floods waiting.
-    outbox: Vec<Update>,
+    outbox: Vec<Outgoing>,
     /// `up` calls: neighbour and incarnation.
     ups: Vec<(String, u64)>,
     /// AT lines received.
     applied: Vec<String>,
+    /// The seen lists they came with.
+    seen: Vec<String>,
+    /// Summaries taken for resyncs.
+    summaries: usize,
     /// AT lines encoded for sending.
     sent: Vec<String>,
     /// Snapshots taken.
@@ -49,6 +56,8 @@ struct Rec {
     rtts: Vec<Duration>,
     /// Frames dropped for length.
     skipped: Vec<usize>,
+    /// Catch-up bytes (sent, received).
+    catch_up: (usize, usize),
 }
 
 impl Host for Rec {
@@ -59,25 +68,30 @@ impl Host for Rec {
         self.ups.push((neighbour.to_string(), incarnation));
         Ok(Digest::of(self.table.iter(), bits_for(self.table.len())))
     }
-    fn update(&mut self, at: &[u8]) -> Result<(), String> {
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String> {
         let u = Update::from_at_line(at).ok_or("not an AT line")?;
         self.applied
             .push(String::from_utf8_lossy(&u.at).into_owned());
+        self.seen.push(String::from_utf8_lossy(seen).into_owned());
         Ok(())
+    }
+    fn summary(&mut self) -> Digest {
+        self.summaries += 1;
+        Digest::of(self.table.iter(), bits_for(self.table.len()))
     }
     fn snapshot(&mut self) -> Vec<Update> {
         self.snapshots += 1;
         self.table.clone()
     }
-    fn take_updates(&mut self, max: usize) -> Vec<Update> {
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
         let n = self.outbox.len().min(max);
         self.outbox.drain(..n).collect()
     }
-    fn sent(&mut self, batch: &[Update]) {
+    fn sent(&mut self, batch: &[Outgoing]) {
         self.sent.extend(
             batch
                 .iter()
-                .map(|u| String::from_utf8_lossy(&u.at).into_owned()),
+                .map(|o| String::from_utf8_lossy(&o.update.at).into_owned()),
         );
     }
     fn compared(&mut self, queued: usize, done: bool) {
@@ -89,6 +103,13 @@ impl Host for Rec {
     }
     fn skipped(&mut self, bytes: usize) {
         self.skipped.push(bytes);
+    }
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
+        if sent {
+            self.catch_up.0 += bytes;
+        } else {
+            self.catch_up.1 += bytes;
+        }
     }
 }
 
@@ -292,9 +313,9 @@ fn the_dialer_refuses_another_herd_or_another_server() {
     // Silence: the handshake deadline.
     let mut a = Session::dial(settings("A", SECRET, 1), "B".into(), [1; 16], ms(0));
     assert_eq!(a.next_timer(), Some(ms(300)));
-    a.on_timer(ms(299));
+    a.on_timer(ms(299), &mut ha);
     assert!(a.end().is_none());
-    a.on_timer(ms(300));
+    a.on_timer(ms(300), &mut ha);
     assert_eq!(a.end(), Some(&End::HandshakeTimeout(ms(300))));
 }
 
@@ -342,18 +363,31 @@ fn catch_up_sends_only_what_differs_both_ways() {
         hb.applied.len()
     );
     assert_eq!(ha.snapshots, 1);
+    // Each side counts its summary and the entries it pushed as sent, and the other's summary
+    // as received: what A sent is what B received of A's summary plus the entries B applied.
+    let pushed =
+        |applied: &[String]| -> usize { applied.iter().map(|l| "UPDATE \n".len() + l.len()).sum() };
+    assert!(ha.catch_up.1 > 0 && hb.catch_up.1 > 0);
+    assert_eq!(ha.catch_up.0, hb.catch_up.1 + pushed(&hb.applied));
+    assert_eq!(hb.catch_up.0, ha.catch_up.1 + pushed(&ha.applied));
 }
 
 #[test]
 fn floods_go_out_after_catch_up_and_arrive_as_updates() {
     let (mut a, mut ha, mut b, mut hb) = up(vec![], vec![]);
-    ha.outbox = vec![u("x", 1), u("y", 2)];
+    let out = |update, seen: &str| Outgoing {
+        update,
+        seen: Seen::from(seen.as_bytes()),
+    };
+    ha.outbox = vec![out(u("x", 1), ""), out(u("y", 2), "A,B,C")];
     pump(&mut a, &mut ha, &mut b, &mut hb, ms(2));
     assert_eq!(
         ha.sent,
         ["AT S +0.000000000 x +1+1 1", "AT S +0.000000000 y +1+1 2"]
     );
     assert_eq!(hb.applied, ha.sent);
+    // The seen list travels with its update.
+    assert_eq!(hb.seen, ["", "A,B,C"]);
     // A malformed update ends the link.
     b.receive(b"UPDATE AT nonsense\n", ms(3), &mut hb);
     assert!(matches!(b.end(), Some(End::Malformed(_))), "{:?}", b.end());
@@ -364,7 +398,7 @@ fn heartbeats_pong_rtt_and_silence() {
     let (mut a, mut ha, mut b, mut hb) = up(vec![], vec![]);
     // Up at 1 ms: the next PING is due a heartbeat later, silence a timeout after the last byte.
     assert_eq!(a.next_timer(), Some(ms(101)));
-    a.on_timer(ms(101));
+    a.on_timer(ms(101), &mut ha);
     assert_eq!(take(&mut a, &mut ha), "PING 2\n");
     b.receive(b"PING 2\n", ms(102), &mut hb);
     assert_eq!(take(&mut b, &mut hb), "PONG 2\n");
@@ -376,12 +410,11 @@ fn heartbeats_pong_rtt_and_silence() {
     assert_eq!(ha.rtts.len(), before + 1);
     assert_eq!(a.next_timer(), Some(ms(201)));
     // Nothing heard since 140 ms: the link ends at 540 ms, not before.
-    a.on_timer(ms(201));
-    a.on_timer(ms(301));
-    a.on_timer(ms(401));
-    a.on_timer(ms(501));
+    for t in [201, 301, 401, 501] {
+        a.on_timer(ms(t), &mut ha);
+    }
     assert!(a.end().is_none());
-    a.on_timer(ms(540));
+    a.on_timer(ms(540), &mut ha);
     assert_eq!(a.end(), Some(&End::Silent(ms(400))));
 }
 
@@ -437,4 +470,57 @@ fn an_overlong_frame_is_dropped_and_the_link_goes_on() {
     assert_eq!(hb.skipped, [201]);
     assert_eq!(hb.applied.len(), 2);
     assert!(hb.applied[1].contains(" after "));
+}
+
+#[test]
+fn summaries_go_out_again_periodically_and_on_request_and_repair_what_was_missed() {
+    let shared: Vec<Update> = (0..50).map(|i| u(&format!("c{i}"), 1)).collect();
+    let (mut a, mut ha, mut b, mut hb) = up(shared.clone(), shared);
+    // Up at 1 ms, the resync period is 1 s: next summary due at 1001 ms (PINGs before that).
+    assert_eq!(a.next_timer(), Some(ms(101)));
+    // A copy B never got (its connection from elsewhere was lost): A's table has it.
+    ha.table.push(u("missed", 7));
+    for t in (101..=1001).step_by(100) {
+        a.on_timer(ms(t), &mut ha);
+        b.on_timer(ms(t), &mut hb);
+        pump(&mut a, &mut ha, &mut b, &mut hb, ms(t));
+    }
+    // Each side's summary makes the other push what differs: B's brings B what it missed.
+    assert_eq!(
+        (ha.summaries, hb.summaries),
+        (1, 1),
+        "one periodic summary each"
+    );
+    assert!(
+        hb.applied.iter().any(|l| l.ends_with(" missed +1+1 7")),
+        "{:?}",
+        hb.applied
+    );
+    // On request (another of B's links was lost), sooner than the period.
+    ha.table.push(u("other", 8));
+    b.request_resync(ms(1002), ms(50));
+    assert_eq!(b.next_timer(), Some(ms(1052)));
+    b.on_timer(ms(1052), &mut hb);
+    pump(&mut a, &mut ha, &mut b, &mut hb, ms(1052));
+    assert_eq!(hb.summaries, 2);
+    assert!(
+        hb.applied.iter().any(|l| l.ends_with(" other +1+1 8")),
+        "{:?}",
+        hb.applied
+    );
+}
+
+#[test]
+fn a_server_shutting_down_says_bye_and_the_neighbour_ends_without_a_fault() {
+    let (mut a, mut ha, mut b, mut hb) = up(vec![], vec![]);
+    a.say_bye();
+    assert_eq!(take(&mut a, &mut ha), "BYE\n");
+    assert_eq!(a.end(), Some(&End::Local("server stopping".into())));
+    b.receive(b"BYE\n", ms(5), &mut hb);
+    assert_eq!(b.end(), Some(&End::Departed));
+    // Before the handshake there is nobody to tell.
+    let mut c = Session::dial(settings("A", SECRET, 1), "B".into(), [1; 16], ms(0));
+    let hello = take(&mut c, &mut ha);
+    c.say_bye();
+    assert_eq!(take(&mut c, &mut ha), "", "{hello}");
 }

@@ -244,6 +244,43 @@ impl ServerCollector {
             "Updates per neighbour (sent, received, ignored: received but not newer)",
             &updates,
         )?;
+        let bytes: Vec<Row<'_, u64>> = peers
+            .iter()
+            .flat_map(|p| {
+                [("sent", &p.bytes_sent), ("received", &p.bytes_received)].map(|(d, n)| {
+                    (
+                        vec![("neighbour", &*p.name), ("direction", d)],
+                        n.load(Relaxed),
+                    )
+                })
+            })
+            .collect();
+        counters(
+            e,
+            "link_bytes",
+            "Bytes on each neighbour's link connections, handshakes included, by direction",
+            &bytes,
+        )?;
+        let writes: Vec<Row<'_, u64>> = peers
+            .iter()
+            .map(|p| (vec![("neighbour", &*p.name)], p.writes.load(Relaxed)))
+            .collect();
+        counters(
+            e,
+            "link_writes",
+            "Writes on each neighbour's link connections (each carries a batch of messages)",
+            &writes,
+        )?;
+        let frames: Vec<Row<'_, u64>> = peers
+            .iter()
+            .map(|p| (vec![("neighbour", &*p.name)], p.skipped.load(Relaxed)))
+            .collect();
+        counters(
+            e,
+            "link_frames_dropped",
+            "Frames from each neighbour dropped for being over the link's limit",
+            &frames,
+        )?;
         let ups: Vec<Row<'_, u64>> = peers
             .iter()
             .map(|p| (vec![("neighbour", &*p.name)], p.reconnects.load(Relaxed)))

@@ -11,127 +11,20 @@
 pub mod collect;
 pub mod http;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 use crate::net::Server;
 use crate::store::StoreStats;
 
-/// What a client line was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CommandKind {
-    /// `IAMAT`.
-    IAmAt,
-    /// `WHATSAT`.
-    WhatsAt,
-    /// Anything else (answered `? `).
-    Invalid,
-}
-
-impl CommandKind {
-    /// The `kind` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandKind::IAmAt => "iamat",
-            CommandKind::WhatsAt => "whatsat",
-            CommandKind::Invalid => "invalid",
-        }
-    }
-}
-
-/// How a client line was answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CommandResult {
-    /// An AT reply (IAMAT accepted, WHATSAT answered).
-    Ok,
-    /// `? ` for a well-formed command that could not be served (unknown client, table full),
-    /// or for an invalid line.
-    Refused,
-    /// `? ` for an IAMAT whose update could not be made durable (`fsync: Always`).
-    NotDurable,
-}
-
-impl CommandResult {
-    /// The `result` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandResult::Ok => "ok",
-            CommandResult::Refused => "refused",
-            CommandResult::NotDurable => "not_durable",
-        }
-    }
-}
-
-/// Labels of a command counter.
-type CommandLabels = [(&'static str, &'static str); 2];
-
-/// Labels with one entry (a kind, a direction).
-type OneLabel = [(&'static str, &'static str); 1];
-
-/// The series the server's tasks count as things happen (everything else is read at scrape
-/// time). Cheap to call from any thread: atomics and one short lock per histogram.
-#[derive(Debug)]
-pub struct Metrics {
-    /// Client commands by kind and result.
-    commands: Family<CommandLabels, Counter>,
-    /// Time from a command's line being read to its reply being ready, by kind.
-    command_seconds: Family<OneLabel, Histogram>,
-    /// Catch-up exchanges run (one per link-up).
-    catchup_runs: Counter,
-    /// Catch-up bytes (summaries and the entries they asked for), by direction.
-    catchup_bytes: Family<OneLabel, Counter>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            commands: Family::default(),
-            command_seconds: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.000_025, 2.0, 18))
-            }),
-            catchup_runs: Counter::default(),
-            catchup_bytes: Family::default(),
-        }
-    }
-}
-
-impl Metrics {
-    /// Counts one client command and how long it took to answer.
-    pub fn observe_command(&self, kind: CommandKind, result: CommandResult, latency: Duration) {
-        self.commands
-            .get_or_create(&[("kind", kind.as_str()), ("result", result.as_str())])
-            .inc();
-        self.command_seconds
-            .get_or_create(&[("kind", kind.as_str())])
-            .observe(latency.as_secs_f64());
-    }
-
-    /// Counts one catch-up exchange starting (a link came up).
-    pub fn catch_up_started(&self) {
-        self.catchup_runs.inc();
-    }
-
-    /// Counts catch-up bytes: `sent` true for ours, false for the neighbour's.
-    pub fn catch_up_bytes(&self, sent: bool, bytes: u64) {
-        let dir = if sent { "sent" } else { "received" };
-        self.catchup_bytes
-            .get_or_create(&[("direction", dir)])
-            .inc_by(bytes);
-    }
-}
+pub use crate::counters::{CommandKind, CommandResult, Metrics};
 
 /// Everything the endpoint of one server shows.
 pub struct Sources {
     /// The server, read at scrape time.
     pub server: Arc<Server>,
-    /// The hot-path counters, once the connection and link code feed them (until then `None`,
-    /// so the endpoint shows no series that nothing counts).
-    pub hot: Option<Arc<Metrics>>,
+    /// The counters the connection and link tasks feed.
+    pub hot: Arc<Metrics>,
     /// The store's counters, when the server keeps a data folder.
     pub store: Option<Arc<StoreStats>>,
 }
@@ -147,9 +40,7 @@ pub fn registry(sources: Sources) -> Registry {
         )]
         .into_iter(),
     );
-    if let Some(hot) = &sources.hot {
-        register_hot(&mut r, hot);
-    }
+    register_hot(&mut r, &sources.hot);
     r.register_collector(Box::new(collect::ServerCollector {
         server: sources.server,
         store: sources.store,
@@ -194,6 +85,7 @@ pub fn render(registry: &Registry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn commands_are_counted_by_kind_and_result() {

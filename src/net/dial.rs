@@ -6,7 +6,13 @@
 //! the operator needs them: a neighbour that is not up yet is "waiting for", a warning only if
 //! it stays down past `timings.link_down_warn_ms`, and a repeated failure once per interval
 //! with a count.
+//!
+//! A neighbour named by a host name is resolved at every dial, so one that moved (a
+//! rescheduled pod) is found at its new address; a name that does not resolve is a failed
+//! dial like a refused connect: the link stays down, the reason is logged, and the dial is
+//! retried with the same back-off.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,12 +20,14 @@ use futures::future::{self, Either};
 
 use super::drive::{self, Ran};
 use super::neighbour::PeerLink;
-use super::{nonce, Server, TaskGuard};
+use super::{nonce, tls, Server, TaskGuard};
+use crate::addr::PeerAddr;
 use crate::backoff::backoff;
 use crate::events::{ConnKind, EventKind, LinkState};
 use crate::link::{End, Session};
 use crate::ratelog::RateLog;
 use crate::rt;
+use crate::tls::LinkTls;
 
 /// A repeated dial failure is logged at most once per this long.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -39,8 +47,13 @@ enum Dialed {
     },
 }
 
-/// Keeps the link to `link` until the server stops.
-pub(super) async fn keep(server: Arc<Server>, link: Arc<PeerLink>, _task: TaskGuard) {
+/// Keeps the link to `link` until the server stops; over TLS when `tls` is set.
+pub(super) async fn keep(
+    server: Arc<Server>,
+    link: Arc<PeerLink>,
+    tls: Option<Arc<LinkTls>>,
+    _task: TaskGuard,
+) {
     let t = server.config.timings.clone();
     let warn_after = Duration::from_millis(t.link_down_warn_ms);
     // A link that drops sooner than this after coming up failed, as far as back-off goes.
@@ -111,7 +124,7 @@ pub(super) async fn keep(server: Arc<Server>, link: Arc<PeerLink>, _task: TaskGu
             link.set_state(LinkState::Connecting, None);
         }
         first = false;
-        let dialed = dial_once(&server, &link).await;
+        let dialed = dial_once(&server, &link, tls.as_deref()).await;
         if server.stop.is_set() {
             break;
         }
@@ -157,26 +170,24 @@ pub(super) async fn keep(server: Arc<Server>, link: Arc<PeerLink>, _task: TaskGu
     }
 }
 
-/// One dial: connect, handshake, run until the connection ends.
-async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Dialed {
+/// One dial: resolve, connect, TLS when configured, handshake, run until the connection ends.
+async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>, tls: Option<&LinkTls>) -> Dialed {
     let t = &server.config.timings;
-    let connect = rt::timeout(
-        Duration::from_millis(t.connect_timeout_ms),
-        rt::connect(link.addr),
-    );
-    let stream = match connect.await {
-        None => {
-            return Dialed::Failed(format!(
-                "connect timed out after {} ms",
-                t.connect_timeout_ms
-            ))
-        }
-        Some(Err(e)) => return Dialed::Failed(format!("connect: {e}")),
-        Some(Ok(s)) => s,
+    let (stream, addr) = match connect(server, &link.addr).await {
+        Ok(c) => c,
+        Err(why) => return Dialed::Failed(why),
     };
     let _ = stream.set_nodelay(true);
-    let (info, killed) = server.register(link.addr, ConnKind::Peer);
+    let (info, killed) = server.register(addr, ConnKind::Peer);
     info.set_last(super::LastCommand::Peer);
+    let handshake = Duration::from_millis(t.handshake_timeout_ms);
+    let stream = match tls::dial(tls, stream, &link.name, handshake).await {
+        Ok(s) => s,
+        Err(why) => {
+            server.unregister(&info, &why);
+            return Dialed::Failed(why);
+        }
+    };
     let session = Session::dial(
         server.settings.clone(),
         link.name.clone(),
@@ -185,8 +196,13 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Dialed {
     );
     let ran = drive::run(server, stream, &info, killed, session, Some(link.clone())).await;
     server.unregister(&info, &ran.end.to_string());
-    server.link_ended(link, &ran);
+    server.link_ended(link, &ran.end, ran.was_live);
     match ran {
+        // Another connection is (or became) the link: nothing failed.
+        Ran {
+            end: End::Superseded,
+            ..
+        } => Dialed::NotNeeded,
         Ran {
             up_at: Some(at),
             end,
@@ -195,10 +211,43 @@ async fn dial_once(server: &Arc<Server>, link: &Arc<PeerLink>) -> Dialed {
             up_for: at.elapsed(),
             end,
         },
-        Ran {
-            end: End::Superseded,
-            ..
-        } => Dialed::NotNeeded,
         Ran { end, .. } => Dialed::Failed(end.to_string()),
     }
+}
+
+/// How long a name may take to resolve before the dial counts as failed (the system
+/// resolver's own retries can take longer; the lookup then finishes in the background).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to `addr`: a host name is resolved now, and its addresses are tried in turn.
+async fn connect(server: &Server, addr: &PeerAddr) -> Result<(rt::TcpStream, SocketAddr), String> {
+    let t = &server.config.timings;
+    let candidates = match addr {
+        PeerAddr::Ip(a) => vec![*a],
+        PeerAddr::Name { host, port } => {
+            match rt::timeout(RESOLVE_TIMEOUT, rt::resolve(host, *port)).await {
+                None => {
+                    return Err(format!(
+                        "cannot resolve {host}: no answer within {} s",
+                        RESOLVE_TIMEOUT.as_secs()
+                    ))
+                }
+                Some(Err(e)) => return Err(format!("cannot resolve {host}: {e}")),
+                Some(Ok(v)) if v.is_empty() => {
+                    return Err(format!("cannot resolve {host}: no address"))
+                }
+                Some(Ok(v)) => v,
+            }
+        }
+    };
+    let mut why = String::new();
+    for a in candidates {
+        let connect = rt::timeout(Duration::from_millis(t.connect_timeout_ms), rt::connect(a));
+        match connect.await {
+            Some(Ok(s)) => return Ok((s, a)),
+            None => why = format!("connect to {a} timed out after {} ms", t.connect_timeout_ms),
+            Some(Err(e)) => why = format!("connect to {a}: {e}"),
+        }
+    }
+    Err(why)
 }

@@ -18,6 +18,7 @@ use super::Server;
 use crate::digest::Digest;
 use crate::events::{Dir, EventKind, LinkState};
 use crate::link::{End, Host, Session};
+use crate::outbox::Outgoing;
 use crate::rt;
 use crate::state::Update;
 
@@ -77,7 +78,7 @@ impl Host for LinkHost<'_> {
             .ok_or(End::Superseded)?;
         let by_owner = self.dialed == link.we_own;
         let (generation, before) = link
-            .attach(self.info.clone(), by_owner, incarnation)
+            .attach(self.info.clone(), by_owner, self.dialed, incarnation)
             .ok_or(if link.is_cut() {
                 End::Local("the link is cut by the operator".into())
             } else {
@@ -98,16 +99,17 @@ impl Host for LinkHost<'_> {
         });
         // After attach: an update accepted from here on is flooded on this link, and one
         // accepted before is in the summary (and in the snapshot compared with theirs).
+        s.metrics.catch_up_started();
         let (n, summary) = s.node.summary();
         log::info!(target: &s.log_target, "catch-up with {}: sent the summary of {n} clients in {} buckets",
             link.name, summary.buckets.len());
         Ok(summary)
     }
 
-    fn update(&mut self, at: &[u8]) -> Result<(), String> {
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String> {
         self.info.lines_in.fetch_add(1, Relaxed);
         match &self.link {
-            Some(link) => self.server.receive_update(link, at),
+            Some(link) => self.server.receive_update(link, at, seen),
             None => Err("an update before the handshake".into()),
         }
     }
@@ -116,11 +118,19 @@ impl Host for LinkHost<'_> {
         self.server.node.snapshot()
     }
 
-    fn take_updates(&mut self, max: usize) -> Vec<Update> {
-        self.link.as_ref().map_or_else(Vec::new, |l| l.take(max))
+    fn summary(&mut self) -> Digest {
+        self.server.metrics.catch_up_started();
+        self.server.node.summary().1
     }
 
-    fn sent(&mut self, batch: &[Update]) {
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
+        match (&self.link, self.up) {
+            (Some(l), Some((generation, _))) => l.take(generation, max),
+            _ => Vec::new(),
+        }
+    }
+
+    fn sent(&mut self, batch: &[Outgoing]) {
         let (Some(link), s) = (&self.link, self.server) else {
             return;
         };
@@ -128,12 +138,12 @@ impl Host for LinkHost<'_> {
         self.info.lines_out.fetch_add(n, Relaxed);
         link.sent.fetch_add(n, Relaxed);
         s.stats.floods_sent.fetch_add(n, Relaxed);
-        for u in batch {
-            log::info!(target: &s.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&u.at));
+        for o in batch {
+            log::debug!(target: &s.log_target, "flood to {}: {}", link.name, crate::logging::Bytes(&o.update.at));
             s.events.publish(|| EventKind::Flood {
                 peer: link.name.clone(),
                 dir: Dir::Out,
-                at: u.at.clone(),
+                at: o.update.at.clone(),
                 applied: true,
             });
         }
@@ -144,10 +154,16 @@ impl Host for LinkHost<'_> {
             return;
         };
         link.caught_up.fetch_add(queued as u64, Relaxed);
-        log::debug!(target: &s.log_target, "catch-up with {}: {queued} updates queued", link.name);
-        if done {
-            log::info!(target: &s.log_target, "catch-up with {}: their summary compared", link.name);
+        if queued > 0 {
+            log::info!(target: &s.log_target, "catch-up with {}: {queued} updates of buckets that differ queued", link.name);
         }
+        if done {
+            log::debug!(target: &s.log_target, "catch-up with {}: their summary compared", link.name);
+        }
+    }
+
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
+        self.server.metrics.catch_up_bytes(sent, bytes as u64);
     }
 
     fn rtt(&mut self, rtt: Duration) {
@@ -200,9 +216,9 @@ impl Timer {
 }
 
 /// Runs `session` over `stream` until it ends. `link` is the neighbour when this side dialed.
-pub(super) async fn run(
+pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     server: &Arc<Server>,
-    mut stream: rt::TcpStream,
+    mut stream: S,
     info: &Arc<ConnInfo>,
     killed: async_channel::Receiver<()>,
     mut session: Session,
@@ -222,6 +238,10 @@ pub(super) async fn run(
     let mut bell: Option<Pin<Box<async_channel::Receiver<()>>>> = None;
     let mut timer = Timer { armed: None };
     let mut stalled_since: Option<Duration> = None;
+    // A connection replaced by a newer one and left for the other end to close: if that end
+    // does not, it closes itself after the silence timeout.
+    let mut replaced_since: Option<Duration> = None;
+    let linger = Duration::from_millis(server.config.timings.peer_timeout_ms);
     let mut yielded = false;
     let end = futures::future::poll_fn(|cx| {
         for _ in 0..ROUNDS {
@@ -239,15 +259,26 @@ pub(super) async fn run(
                 continue;
             }
             if stop.as_mut().poll(cx).is_ready() {
-                session.close(End::Local("server stopping".into()));
+                // Best effort, without waiting: the BYE goes if the socket takes it now.
+                session.say_bye();
+                if !session.output().is_empty() {
+                    if let Poll::Ready(Ok(n)) =
+                        Pin::new(&mut stream).poll_write(cx, session.output())
+                    {
+                        session.consumed(n);
+                    }
+                }
                 continue;
             }
             match Pin::new(&mut stream).poll_read(cx, session.recv_buf()) {
                 Poll::Ready(Ok(n)) => {
                     info.bytes_in.fetch_add(n as u64, Relaxed);
                     info.touch();
-                    if let (Some(l), Some(_)) = (&host.link, host.up) {
-                        l.heard();
+                    if let Some(l) = &host.link {
+                        l.bytes_received.fetch_add(n as u64, Relaxed);
+                        if host.up.is_some() {
+                            l.heard();
+                        }
                     }
                     session.received(n, now, &mut host);
                     busy = true;
@@ -257,6 +288,11 @@ pub(super) async fn run(
             }
             if bell.is_none() && host.up.is_some() {
                 bell = host.link.as_ref().map(|l| Box::pin(l.bell()));
+            }
+            if let (Some(l), Some(_)) = (&host.link, host.up) {
+                if l.take_resync_request() {
+                    session.request_resync(now, server.resync_delay());
+                }
             }
             let mut rung = false;
             if let Some(b) = &mut bell {
@@ -273,7 +309,12 @@ pub(super) async fn run(
                 return Poll::Pending;
             }
             yielded = false;
-            session.fill(&mut host);
+            // Floods leave the outbox only when the last write is done: while they wait there,
+            // a copy arriving from another path can still cancel them, and the next write
+            // carries more of them at once.
+            if session.output().is_empty() {
+                session.fill(&mut host);
+            }
             while !session.output().is_empty() && session.end().is_none() {
                 match Pin::new(&mut stream).poll_write(cx, session.output()) {
                     Poll::Ready(Ok(0)) => {
@@ -282,6 +323,10 @@ pub(super) async fn run(
                     Poll::Ready(Ok(n)) => {
                         info.bytes_out.fetch_add(n as u64, Relaxed);
                         info.touch();
+                        if let Some(l) = &host.link {
+                            l.bytes_sent.fetch_add(n as u64, Relaxed);
+                            l.writes.fetch_add(1, Relaxed);
+                        }
                         session.consumed(n);
                         stalled_since = None;
                         busy = true;
@@ -302,17 +347,25 @@ pub(super) async fn run(
             if session.end().is_some() {
                 continue;
             }
+            if let (Some(l), Some((generation, _)), None) = (&host.link, host.up, replaced_since) {
+                if !l.is_live(generation) {
+                    replaced_since = Some(now);
+                }
+            }
             let stall_due = stalled_since.map(|t| t + write_timeout);
-            let due = match (session.next_timer(), stall_due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let linger_due = replaced_since.map(|t| t + linger);
+            let due = [session.next_timer(), stall_due, linger_due]
+                .into_iter()
+                .flatten()
+                .min();
             if let Some(due) = due {
                 if timer.poll(cx, due, now).is_ready() {
                     if stall_due.is_some_and(|d| now >= d) {
                         session.close(End::WriteStalled(write_timeout));
+                    } else if linger_due.is_some_and(|d| now >= d) {
+                        session.close(End::Superseded);
                     } else {
-                        session.on_timer(now);
+                        session.on_timer(now, &mut host);
                     }
                     busy = true;
                 }

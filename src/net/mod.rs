@@ -10,6 +10,8 @@
 //! - `dial`: one task per neighbour that dials it. `drive`: one task per link connection that
 //!   runs its session over the socket.
 //! - `server`: [`Server`], the shared state, and the effects tasks perform.
+//! - `tls`: the socket under a link, plain TCP or TLS (the HELLO checked against the
+//!   dialer's certificate).
 //! - `registry`, `lines`, `stop`: connections, client framing, shutdown.
 
 mod client;
@@ -22,6 +24,7 @@ mod registry;
 mod server;
 mod start;
 mod stop;
+mod tls;
 
 pub use lines::LineReader;
 pub use neighbour::{PeerLink, PeerStatus};

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::drive::Ran;
 use super::neighbour::PeerLink;
 use super::registry::{ConnInfo, Kill, Registry};
 use super::Stop;
 use crate::config::Config;
+use crate::counters::Metrics;
 use crate::events::{ConnKind, Dir, EventBus, EventKind, LinkState};
 use crate::link::{End, Settings};
 use crate::logging::Bytes;
@@ -18,7 +18,7 @@ use crate::node::{Effects, FromNeighbour, Node};
 use crate::places::Guarded;
 use crate::ratelog::RateLog;
 use crate::state::Update;
-use crate::store::Store;
+use crate::store::{Durable, Store, StoreStats};
 use crate::sync::lock;
 
 /// Server-wide counters, read by the console and the demo.
@@ -66,6 +66,8 @@ pub struct Server {
     pub events: EventBus,
     /// Counters.
     pub stats: Stats,
+    /// What the tasks count for the metrics endpoint (commands, latency, catch-up).
+    pub metrics: Arc<Metrics>,
     /// Open connections.
     pub(super) registry: Registry,
     /// When it started; link sessions count time from here.
@@ -106,6 +108,7 @@ impl Server {
             places,
             events: EventBus::new(name.clone()),
             stats: Stats::default(),
+            metrics: Arc::default(),
             registry: Registry::default(),
             started: Instant::now(),
             log_target: crate::logging::log_target(&name),
@@ -114,6 +117,12 @@ impl Server {
             skips: Mutex::new(RateLog::new(Duration::from_secs(10))),
             name,
         }
+    }
+
+    /// How long after a link is lost the others send their summaries: long enough for the
+    /// copies in flight on them to land first.
+    pub(super) fn resync_delay(&self) -> Duration {
+        Duration::from_millis(self.config.timings.heartbeat_ms)
     }
 
     /// Time since the server started: the clock of its link sessions.
@@ -159,24 +168,35 @@ impl Server {
     }
 
     /// Performs what accepting an update calls for: append it to the durable log, then queue
-    /// it for the neighbours the node named.
-    pub(super) fn perform(&self, effects: &Effects) {
-        self.persist(&effects.update);
-        for i in effects.flood.targets() {
+    /// it for the neighbours the node named. The ticket completes when the update is durable
+    /// under the fsync policy (at once unless `Always`); `Err` when it could not be appended.
+    pub(super) fn perform(&self, effects: &Effects) -> Result<Durable, String> {
+        let durable = self.persist(&effects.update);
+        let up = |i: usize| self.peers.get(i).is_some_and(|p| p.is_up());
+        let (targets, seen) = self.node.forward(&effects.flood, up);
+        for i in targets {
             if let Some(p) = self.peers.get(i) {
-                p.enqueue(effects.update.clone());
+                p.enqueue(effects.update.clone(), seen.clone());
             }
         }
+        durable
     }
 
     /// Merges an AT line from `link`, performs what it calls for, and accounts for it;
     /// `Err` when it is not an AT line (the link ends).
-    pub(super) fn receive_update(&self, link: &PeerLink, at: &[u8]) -> Result<(), String> {
+    pub(super) fn receive_update(
+        &self,
+        link: &PeerLink,
+        at: &[u8],
+        seen: &[u8],
+    ) -> Result<(), String> {
         link.received.fetch_add(1, Relaxed);
         self.stats.floods_received.fetch_add(1, Relaxed);
-        let (update, outcome) = match self.node.neighbour_update(link.index, at) {
+        let (update, outcome) = match self.node.neighbour_update(link.index, at, seen) {
             FromNeighbour::Applied(effects) => {
-                self.perform(&effects);
+                // Not acknowledged to anyone: nothing waits for its ticket (a failed append
+                // was logged; the neighbours still have it).
+                let _ = self.perform(&effects);
                 (effects.update, "applied")
             }
             FromNeighbour::Held(held) => {
@@ -197,7 +217,7 @@ impl Server {
             link.ignored.fetch_add(1, Relaxed);
             self.stats.floods_ignored.fetch_add(1, Relaxed);
         }
-        log::info!(target: &self.log_target, "flood from {} {outcome}: {}", link.name, Bytes(&update.at));
+        log::debug!(target: &self.log_target, "flood from {} {outcome}: {}", link.name, Bytes(&update.at));
         self.events.publish(|| EventKind::Flood {
             peer: link.name.clone(),
             dir: Dir::In,
@@ -207,16 +227,19 @@ impl Server {
         Ok(())
     }
 
-    /// Appends an accepted update to the log (synced at once under `Fsync::Always`), and
-    /// compacts the log when it has grown past its bound. Runs before the IAMAT reply is written.
-    fn persist(&self, update: &Update) {
-        let Some(store) = &self.store else { return };
+    /// Appends an accepted update to the log, and compacts the log when it has grown past its
+    /// bound. Runs before the IAMAT reply is written; under `Fsync::Always` the reply also
+    /// waits for the returned ticket (one fsync shared by every append waiting).
+    fn persist(&self, update: &Update) -> Result<Durable, String> {
+        let Some(store) = &self.store else {
+            return Ok(Durable::done());
+        };
         let mut store = lock(store);
-        if let Err(e) = store.append(&update.at) {
-            log::error!(target: &self.log_target, "cannot append to {}: {e}; {} is not durable",
-                store.log_path().display(), Bytes(&update.at));
-            return;
-        }
+        let ticket = store.submit(&update.at).map_err(|e| {
+            let why = format!("cannot append to {}: {e}", store.log_path().display());
+            log::error!(target: &self.log_target, "{why}; {} is not durable", Bytes(&update.at));
+            why
+        })?;
         let clients = self.node.len();
         if store.should_compact(clients) {
             // The table is copied while the store is locked: an update applied after the copy
@@ -231,6 +254,12 @@ impl Server {
                 Err(e) => log::error!(target: &self.log_target, "compaction failed: {e}"),
             }
         }
+        Ok(ticket)
+    }
+
+    /// The store's counters, when the server keeps a data folder (metrics).
+    pub fn store_stats(&self) -> Option<Arc<StoreStats>> {
+        self.store.as_ref().map(|s| lock(s).stats())
     }
 
     /// Forces appended updates to the disk.
@@ -264,15 +293,22 @@ impl Server {
         });
     }
 
-    /// Logs and publishes the end of a connection that was a link.
-    pub(super) fn link_ended(&self, link: &PeerLink, ran: &Ran) {
-        if !ran.was_live {
-            log::debug!(target: &self.log_target, "an older connection to {} closed: {}", link.name, ran.end);
+    /// Logs and publishes the end of a connection that was a link (`was_live`: it still was
+    /// the live one, so the link went down with it).
+    pub(super) fn link_ended(&self, link: &PeerLink, end: &End, was_live: bool) {
+        if !was_live {
+            log::debug!(target: &self.log_target, "an older connection to {} closed: {end}", link.name);
             return;
         }
-        let reason = ran.end.to_string();
-        match &ran.end {
-            End::Local(_) => {
+        let reason = end.to_string();
+        // A copy another neighbour skipped, because this link was to carry it, may be lost
+        // with it: the other links resync soon.
+        for p in self.peers.iter().filter(|p| p.index != link.index) {
+            p.request_resync();
+        }
+        match end {
+            // Closed on purpose, here or by a neighbour that said goodbye: not a fault.
+            End::Local(_) | End::Departed => {
                 log::info!(target: &self.log_target, "link to {} closed: {reason}", link.name)
             }
             _ => log::warn!(target: &self.log_target, "link to {} down: {reason}", link.name),

@@ -10,12 +10,14 @@ use futures::future::{self, Either};
 use super::listen::{accept_loop, Port};
 use super::neighbour::PeerLink;
 use super::{dial, random_u64, stop, Server, StopHandle, TaskGuard, Tasks};
+use crate::addr::PeerAddr;
 use crate::config::{Config, Fsync};
 use crate::link::Settings;
 use crate::node::Node;
 use crate::places::Guarded;
 use crate::rt;
 use crate::store::{Replay, Store};
+use crate::tls::LinkTls;
 
 /// What one server needs to start.
 pub struct ServerSpec {
@@ -23,8 +25,8 @@ pub struct ServerSpec {
     pub name: String,
     /// The herd's config (timings, limits, secret, links).
     pub config: Arc<Config>,
-    /// Where each neighbour's peer port really is (differs from the config when tests bind
-    /// port 0).
+    /// Where each neighbour's peer port really is, when it differs from the config's
+    /// `peer_address` (in-process herds and tests bind port 0).
     pub neighbour_addrs: HashMap<String, SocketAddr>,
     /// The Places provider behind its deadline and cap.
     pub places: Arc<Guarded>,
@@ -121,13 +123,19 @@ fn start_with(
     let secret = cfg
         .effective_secret()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(
+            LinkTls::load(t, &spec.name).map_err(|e| std::io::Error::other(e.to_string()))?,
+        )),
+        None => None,
+    };
     let mut peers = Vec::new();
     for (index, n) in cfg.neighbours(&spec.name).into_iter().enumerate() {
         let addr = spec
             .neighbour_addrs
             .get(&n)
-            .copied()
-            .or_else(|| cfg.peer_addr(&n))
+            .map(|a| PeerAddr::Ip(*a))
+            .or_else(|| cfg.peer_address(&n))
             .ok_or_else(|| std::io::Error::other(format!("no peer address for neighbour {n}")))?;
         // Exactly one side owns each link: the lexically smaller name.
         let we_own = crate::owner::owns(&spec.name, &n);
@@ -147,6 +155,7 @@ fn start_with(
         silence: Duration::from_millis(t.peer_timeout_ms),
         handshake: Duration::from_millis(t.handshake_timeout_ms),
         max_frame: cfg.link_max_frame(),
+        resync: Duration::from_millis(t.resync_ms),
     });
     let node = Node::new(
         name.clone(),
@@ -174,18 +183,13 @@ fn start_with(
         stop,
     ));
     log::info!(target: &server.log_target,
-        "{} listening for clients on {} and for neighbours on {} (incarnation {:016x}, runtime {}, places {}, neighbours {})",
-        server.name, addrs.0, addrs.1, server.incarnation, rt::RUNTIME, server.places.name(),
+        "{} listening for clients on {} and for neighbours on {}{} (incarnation {:016x}, runtime {}, places {}, neighbours {})",
+        server.name, addrs.0, addrs.1, if tls.is_some() { " over TLS" } else { "" },
+        server.incarnation, rt::RUNTIME, server.places.name(),
         server.peers.iter().map(|p| format!("{}@{}{}", p.name, p.addr, if p.we_own { " (we own)" } else { "" }))
             .collect::<Vec<_>>().join(", "));
     if let (Some(r), Some(dir)) = (&replay, &server.config.store.dir) {
-        for (path, offset, dropped, damage) in &r.cut {
-            log::warn!(target: &server.log_target, "{}: {} at offset {offset}; cut it off ({dropped} bytes dropped)",
-                path.display(), damage.as_str());
-        }
-        if r.skipped > 0 {
-            log::warn!(target: &server.log_target, "{} records were not AT lines and were skipped", r.skipped);
-        }
+        // Repairs were logged by the store as it made them.
         log::info!(target: &server.log_target,
             "restored {} clients from {} ({} snapshot + {} log records) in {:?}; fsync {:?}",
             server.clients_known(), dir.display(), r.snapshot_records, r.log_records, r.took,
@@ -199,16 +203,26 @@ fn start_with(
         server.clone(),
         listeners.client,
         Port::Client,
+        None,
         tasks.guard(),
     ));
     rt::spawn(accept_loop(
         server.clone(),
         listeners.peer,
         Port::Peer,
+        tls.clone(),
         tasks.guard(),
     ));
     for p in &server.peers {
-        rt::spawn(dial::keep(server.clone(), p.clone(), tasks.guard()));
+        rt::spawn(dial::keep(
+            server.clone(),
+            p.clone(),
+            tls.clone(),
+            tasks.guard(),
+        ));
+    }
+    if !server.peers.is_empty() {
+        rt::spawn(flood_report(server.clone(), tasks.guard()));
     }
     if server.store.is_some() && server.config.store.fsync == Fsync::EverySecond {
         rt::spawn(sync_loop(server.clone(), tasks.guard()));
@@ -230,5 +244,42 @@ async fn sync_loop(server: Arc<Server>, _task: TaskGuard) {
         }
         let s = server.clone();
         rt::spawn_blocking(move || s.sync_store()).await;
+    }
+}
+
+/// How often the floods of each link are summed up in the log at info level (each flood is
+/// logged on its own at debug level).
+const FLOOD_REPORT: Duration = Duration::from_secs(10);
+
+/// Logs, per link, what crossed it since the last report (and once more at shutdown): an
+/// operator can afford info level under load, where a line per flood per link cannot be.
+async fn flood_report(server: Arc<Server>, _task: TaskGuard) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = |p: &PeerLink| {
+        let received = p.received.load(Relaxed);
+        let ignored = p.ignored.load(Relaxed);
+        (p.sent.load(Relaxed), received, ignored)
+    };
+    let mut last: Vec<(u64, u64, u64)> = server.peers.iter().map(|p| counts(p)).collect();
+    let mut since = std::time::Instant::now();
+    loop {
+        let tick = std::pin::pin!(rt::sleep(FLOOD_REPORT));
+        let stop = std::pin::pin!(server.stop.wait());
+        let stopping = matches!(future::select(tick, stop).await, Either::Right(_));
+        let secs = since.elapsed().as_secs_f64();
+        since = std::time::Instant::now();
+        for (p, before) in server.peers.iter().zip(last.iter_mut()) {
+            let now = counts(p);
+            let (sent, received, ignored) = (now.0 - before.0, now.1 - before.1, now.2 - before.2);
+            *before = now;
+            if sent + received > 0 {
+                log::info!(target: &server.log_target,
+                    "floods with {} in the last {secs:.1} s: {sent} sent; {received} received, {} applied, {ignored} not newer",
+                    p.name, received - ignored);
+            }
+        }
+        if stopping {
+            break;
+        }
     }
 }

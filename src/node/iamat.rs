@@ -1,6 +1,6 @@
 //! `IAMAT <client> <location> <time>`: format the AT line, merge it, answer with it.
 
-use super::{Effects, Node, Outcome};
+use super::{Effects, Flood, Node, Outcome};
 use crate::protocol::{format_at, invalid_reply, IAmAt, Timestamp};
 use crate::state::{Applied, Update};
 
@@ -21,7 +21,6 @@ pub fn update(name: &str, cmd: &IAmAt<'_>, now: Timestamp) -> Update {
     Update {
         client: cmd.client.into(),
         time: cmd.time,
-        location: cmd.location,
         at: at.into(),
     }
 }
@@ -47,7 +46,7 @@ pub fn apply(
             if applied.changed() {
                 Outcome::Accepted(Effects {
                     update,
-                    flood: node.flood(None),
+                    flood: Flood::from_client(),
                 })
             } else {
                 Outcome::NotNewer

@@ -12,31 +12,36 @@ pub mod whatsat;
 use std::sync::{Arc, Mutex};
 
 use crate::digest::{bits_for, Digest};
+use crate::outbox::Seen;
 use crate::protocol::{invalid_reply, parse_command, Command, Invalid, Timestamp};
 use crate::state::{Applied, LocationTable, Update};
 use crate::sync::lock;
-use crate::wire;
+use crate::wire::{self, MAX_SEEN};
 
 pub use whatsat::Lookup;
 
-/// The neighbours an accepted update goes to: all of them but the one it came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where an accepted update came from, and who is known to have been sent it already; see
+/// [`Node::forward`] for who gets a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flood {
-    /// How many neighbours the server has.
-    neighbours: usize,
-    /// The neighbour it came from, which needs no copy.
+    /// The neighbour it came from (`None`: a client of this server), which needs no copy.
     except: Option<usize>,
+    /// The servers that were sent it already, as the UPDATE said (comma-separated names).
+    seen: Seen,
 }
 
 impl Flood {
-    /// The neighbour indices (in config order) to queue the update for.
-    pub fn targets(self) -> impl Iterator<Item = usize> {
-        (0..self.neighbours).filter(move |i| Some(*i) != self.except)
+    /// An update from a client of this server: nobody has it yet.
+    pub fn from_client() -> Flood {
+        Flood {
+            except: None,
+            seen: Seen::from(&b""[..]),
+        }
     }
 }
 
 /// What accepting an update calls for, in this order: append it to the durable log (before
-/// the IAMAT reply is written), then queue it for every neighbour of `flood`.
+/// the IAMAT reply is written), then queue it for the neighbours [`Node::forward`] names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Effects {
     /// The update, as stored.
@@ -141,8 +146,9 @@ impl Node {
         }
     }
 
-    /// Merges an AT line from neighbour number `from`.
-    pub fn neighbour_update(&self, from: usize, at: &[u8]) -> FromNeighbour {
+    /// Merges an AT line from neighbour number `from`, which says the servers in `seen`
+    /// (comma-separated names) have been sent it already.
+    pub fn neighbour_update(&self, from: usize, at: &[u8], seen: &[u8]) -> FromNeighbour {
         // The other path of a cycle brings back what we hold, byte for byte: no parse needed.
         let held = at
             .split(|&b| b == b' ')
@@ -158,7 +164,10 @@ impl Node {
         match self.merge(&update) {
             Applied::Inserted | Applied::Replaced => FromNeighbour::Applied(Effects {
                 update,
-                flood: self.flood(Some(from)),
+                flood: Flood {
+                    except: Some(from),
+                    seen: seen.into(),
+                },
             }),
             Applied::Stale => FromNeighbour::NotNewer(update),
             Applied::Full => FromNeighbour::Full(update),
@@ -170,11 +179,49 @@ impl Node {
         lock(&self.table).apply(update)
     }
 
-    fn flood(&self, except: Option<usize>) -> Flood {
-        Flood {
-            neighbours: self.neighbours.len(),
-            except,
+    /// Who gets a copy of an accepted update, and the seen list to send with it.
+    ///
+    /// The copies go to every neighbour that is not the update's source, is not named in the
+    /// seen list it came with, and is up now (`up`: nothing queues for a link that is down; it
+    /// catches up when it comes back). The seen list sent on is the one it came with, plus this
+    /// server and every neighbour it goes to, at most [`MAX_SEEN`] names: a receiver forwards
+    /// to none of them. A shorter list only costs copies, never a miss. Should a copy be lost
+    /// with its connection, the periodic resync of every link (and the one a server asks of
+    /// its other links when it loses one) brings the update back.
+    pub fn forward(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
+        let named = |name: &str| {
+            flood
+                .seen
+                .split(|&b| b == b',')
+                .any(|n| n == name.as_bytes())
+        };
+        let targets: Vec<usize> = (0..self.neighbours.len())
+            .filter(|&i| Some(i) != flood.except && !named(&self.neighbours[i]) && up(i))
+            .collect();
+        if targets.is_empty() {
+            return (targets, flood.seen.clone());
         }
+        let mut out: Vec<u8> = Vec::with_capacity(flood.seen.len() + 64);
+        let mut count = 0;
+        let mut add = |name: &[u8], out: &mut Vec<u8>| {
+            if count < MAX_SEEN && !name.is_empty() {
+                if count > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(name);
+                count += 1;
+            }
+        };
+        for n in flood.seen.split(|&b| b == b',') {
+            add(n, &mut out);
+        }
+        if !named(&self.name) {
+            add(self.name.as_bytes(), &mut out);
+        }
+        for &i in &targets {
+            add(self.neighbours[i].as_bytes(), &mut out);
+        }
+        (targets, out.into())
     }
 
     /// The newest update for `client`.

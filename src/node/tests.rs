@@ -19,10 +19,13 @@ fn check(n: &Node, line: &str, now: &str, reply: &str, outcome: &str) {
     );
     assert_eq!(String::from_utf8_lossy(&out), reply, "{line:?}");
     let shape = match &got {
-        Outcome::Accepted(e) => format!(
-            "accepted, flood to {:?}",
-            e.flood.targets().collect::<Vec<_>>()
-        ),
+        Outcome::Accepted(e) => {
+            let (to, seen) = n.forward(&e.flood, |_| true);
+            format!(
+                "accepted, flood to {to:?} seen {}",
+                String::from_utf8_lossy(&seen)
+            )
+        }
         Outcome::NotNewer => "not newer".into(),
         Outcome::Full => "full".into(),
         Outcome::Lookup(l) => format!("lookup {} m", l.query.radius_m),
@@ -52,7 +55,7 @@ fn client_lines() {
         "IAMAT kiwi +34.068930-118.445127 1621464827.959498503",
         "1621464828.223371889",
         at,
-        "accepted, flood to [0, 1]",
+        "accepted, flood to [0, 1] seen Clark,Bona,Jaquez",
     );
     // An older report is answered, changes nothing, goes nowhere.
     check(
@@ -98,14 +101,14 @@ fn client_lines() {
         "IAMAT b +1+1 1",
         "1",
         "AT Clark +0.000000000 b +1+1 1\n",
-        "accepted, flood to [0, 1]",
+        "accepted, flood to [0, 1] seen Clark,Bona,Jaquez",
     );
     check(
         &n,
         "IAMAT c +1+1 1",
         "1",
         "AT Clark +0.000000000 c +1+1 1\n",
-        "accepted, flood to [0, 1]",
+        "accepted, flood to [0, 1] seen Clark,Bona,Jaquez",
     );
     check(&n, "IAMAT d +1+1 1", "1", "? IAMAT d +1+1 1\n", "full");
     assert_eq!(n.len(), 3);
@@ -135,11 +138,20 @@ fn lookup_reply_is_the_stored_line_then_the_document() {
 }
 
 fn from(n: &Node, i: usize, at: &str) -> String {
-    match n.neighbour_update(i, at.as_bytes()) {
-        FromNeighbour::Applied(e) => format!(
-            "applied, flood to {:?}",
-            e.flood.targets().collect::<Vec<_>>()
-        ),
+    from_seen(n, i, at, "")
+}
+
+/// `at` from neighbour `i` with the seen list `seen`: what happened, and for an update that
+/// changed the table, who gets it (all links up) with which seen list.
+fn from_seen(n: &Node, i: usize, at: &str, seen: &str) -> String {
+    match n.neighbour_update(i, at.as_bytes(), seen.as_bytes()) {
+        FromNeighbour::Applied(e) => {
+            let (to, seen) = n.forward(&e.flood, |_| true);
+            format!(
+                "applied, flood to {to:?} seen {}",
+                String::from_utf8_lossy(&seen)
+            )
+        }
         FromNeighbour::Held(_) => "held".into(),
         FromNeighbour::NotNewer(_) => "not newer".into(),
         FromNeighbour::Full(_) => "full".into(),
@@ -151,7 +163,7 @@ fn from(n: &Node, i: usize, at: &str) -> String {
 fn neighbour_updates_flood_on_except_back_and_stop_when_known() {
     let n = node();
     let new = "AT Bona +0.100000000 kiwi +1+1 10";
-    assert_eq!(from(&n, 0, new), "applied, flood to [1]");
+    assert_eq!(from(&n, 0, new), "applied, flood to [1] seen Clark,Jaquez");
     assert_eq!(from(&n, 1, new), "held");
     assert_eq!(
         from(&n, 1, "AT Jaquez +0.100000000 kiwi +1+1 9"),
@@ -159,7 +171,7 @@ fn neighbour_updates_flood_on_except_back_and_stop_when_known() {
     );
     assert_eq!(
         from(&n, 1, "AT Jaquez +0.100000000 kiwi +1+1 11"),
-        "applied, flood to [0]"
+        "applied, flood to [0] seen Clark,Bona"
     );
     assert_eq!(from(&n, 0, "AT Bona kiwi"), "malformed");
     assert_eq!(from(&n, 0, "IAMAT kiwi +1+1 12"), "malformed");
@@ -171,4 +183,38 @@ fn neighbour_updates_flood_on_except_back_and_stop_when_known() {
     let m = node();
     m.restore(n.snapshot().iter());
     assert_eq!(from(&m, 0, "AT Jaquez +0.100000000 kiwi +1+1 11"), "held");
+}
+
+#[test]
+fn the_seen_list_skips_servers_already_sent_and_grows_as_the_update_travels() {
+    let n = node();
+    // Bona says it also sent it to Jaquez: Clark sends it nowhere, and says nothing new.
+    assert_eq!(
+        from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 10", "Bona,Jaquez"),
+        "applied, flood to [] seen Bona,Jaquez"
+    );
+    // Sent only to Clark so far: Jaquez gets it, told that Bona, Clark and Jaquez have it.
+    assert_eq!(
+        from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 11", "Bona,Clark"),
+        "applied, flood to [1] seen Bona,Clark,Jaquez"
+    );
+    // A link that is down gets no copy and is not named (it catches up when it comes back).
+    let Outcome::Accepted(e) = n.client_line(
+        b"IAMAT mouse +1+1 1",
+        parse_time(b"2").unwrap(),
+        &mut Vec::new(),
+    ) else {
+        panic!("accepted");
+    };
+    let (to, seen) = n.forward(&e.flood, |i| i == 1);
+    assert_eq!((to, &*seen), (vec![1], &b"Clark,Jaquez"[..]));
+    // At most MAX_SEEN names travel: a shorter list only costs copies.
+    let many: Vec<String> = (0..crate::wire::MAX_SEEN)
+        .map(|i| format!("S{i}"))
+        .collect();
+    let out = from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 12", &many.join(","));
+    assert_eq!(
+        out,
+        format!("applied, flood to [1] seen {}", many.join(","))
+    );
 }

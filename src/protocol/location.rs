@@ -21,9 +21,18 @@ pub fn parse_location(field: &[u8]) -> Option<Location> {
     rest.is_empty().then_some(Location { lat, lng })
 }
 
+/// True when `field` is a location [`parse_location`] accepts, checked on the text alone (no
+/// conversion to floating point: what a server that only stores and forwards an AT line needs).
+pub fn is_location(field: &[u8]) -> bool {
+    let Some((_, rest)) = coordinate_text(field, 90) else {
+        return false;
+    };
+    matches!(coordinate_text(rest, 180), Some((_, [])))
+}
+
 /// Reads one signed number at the start of `s` whose magnitude is at most `limit`, and returns
-/// its value with the bytes after it.
-fn coordinate(s: &[u8], limit: u64) -> Option<(f64, &[u8])> {
+/// its text with the bytes after it.
+fn coordinate_text(s: &[u8], limit: u64) -> Option<(&[u8], &[u8])> {
     let (&sign, unsigned) = s.split_first()?;
     if sign != b'+' && sign != b'-' {
         return None;
@@ -32,8 +41,14 @@ fn coordinate(s: &[u8], limit: u64) -> Option<(f64, &[u8])> {
     if !magnitude.at_most(limit) {
         return None;
     }
+    Some(s.split_at(s.len() - rest.len()))
+}
+
+/// Reads one signed number at the start of `s` whose magnitude is at most `limit`, and returns
+/// its value with the bytes after it.
+fn coordinate(s: &[u8], limit: u64) -> Option<(f64, &[u8])> {
+    let (text, rest) = coordinate_text(s, limit)?;
     // The text is validated: a sign and plain decimal digits, which `f64::from_str` accepts.
-    let (text, _) = s.split_at(s.len().saturating_sub(rest.len()));
     let value = std::str::from_utf8(text).ok()?.parse::<f64>().ok()?;
     Some((value, rest))
 }
@@ -44,6 +59,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn check(input: &str, expected: Option<(f64, f64)>) {
+        assert_eq!(
+            is_location(input.as_bytes()),
+            expected.is_some(),
+            "is_location({input:?})"
+        );
         let expected = expected.map(|(lat, lng)| Location { lat, lng });
         assert_eq!(
             parse_location(input.as_bytes()),

@@ -31,3 +31,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 pub async fn yield_now() {
     async_std::task::yield_now().await
 }
+
+/// Sets the number of worker threads; call before the runtime is first used.
+pub fn set_threads(n: usize) {
+    // Read once, when async-std's global executor starts.
+    std::env::set_var("ASYNC_STD_THREAD_COUNT", n.to_string());
+}

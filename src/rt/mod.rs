@@ -28,6 +28,12 @@ pub use imp::{TcpListener, TcpStream};
 /// The name of the runtime this build runs on, for logs and `--version`.
 pub const RUNTIME: &str = imp::NAME;
 
+/// Sets how many worker threads run tasks (default: one per CPU with async-std, one with
+/// smol). Must be called before anything else of this module, while the process has one thread.
+pub fn set_threads(n: usize) {
+    imp::set_threads(n.max(1))
+}
+
 /// Runs `fut` in the background; it is never joined (tasks end through channels).
 pub fn spawn<F>(fut: F)
 where
@@ -77,6 +83,20 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// Opens a TCP connection.
 pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
     TcpStream::connect(addr).await
+}
+
+/// Resolves `host:port` with the system's resolver (`/etc/hosts`, then DNS, as
+/// `/etc/nsswitch.conf` says) on the blocking pool, afresh at every call: nothing is cached
+/// here, so a name that moves to another address is found at its new one.
+pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let host = host.to_string();
+    spawn_blocking(move || {
+        (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+    })
+    .await
 }
 
 /// Lets every other task that is ready run first (for example, so that a writer woken by one

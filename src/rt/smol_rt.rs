@@ -30,3 +30,9 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 pub async fn yield_now() {
     smol::future::yield_now().await
 }
+
+/// Sets the number of worker threads; call before the runtime is first used.
+pub fn set_threads(n: usize) {
+    // Read once, when smol's global executor starts.
+    std::env::set_var("SMOL_THREADS", n.to_string());
+}

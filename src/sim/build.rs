@@ -180,6 +180,7 @@ impl World {
             silence: Duration::from_millis(t.peer_timeout_ms),
             handshake: Duration::from_millis(t.handshake_timeout_ms),
             max_frame: self.max_frame,
+            resync: Duration::from_millis(t.resync_ms),
         });
         let adj = &self.topo.adj[s as usize];
         let node = Node::new(

@@ -226,19 +226,25 @@ impl World {
             .unwrap_or(End::Local("closed".into()));
         *self.ctx.stats.ends.entry(kind(&why).into()).or_default() += 1;
         let mut wake = Vec::new();
+        let mut resync = Vec::new();
         if let Some(server) = self.slots[s as usize].run.as_mut() {
             if let (Some(p), Some(g)) = (end.meta.peer, end.meta.generation) {
                 if server.detach(p, g) {
                     wake.push(p);
+                    // `net::Server::link_ended`: a copy another neighbour skipped because this
+                    // link was to carry it may be lost with it, so the other links resync soon.
+                    resync.extend(server.peers.iter().filter_map(|q| q.live));
                 }
             }
             // Only the dialer has a dial to account for.
             let dialing = (side == 0).then(|| &mut server.peers[dial_peer as usize].dialer);
             if let Some(dialer) = dialing.filter(|d| d.dialing == Some(conn)) {
-                let how = match (end.meta.up_at, &why) {
-                    (Some(up), _) => super::server::Dialed::Ended(now - up),
-                    (None, End::Superseded) => super::server::Dialed::NotNeeded,
-                    (None, _) => super::server::Dialed::Failed,
+                // As `net::dial::dial_once` sorts them: superseded first (another connection
+                // is the link, nothing failed), then how long it was up.
+                let how = match (&why, end.meta.up_at) {
+                    (End::Superseded, _) => super::server::Dialed::NotNeeded,
+                    (_, Some(up)) => super::server::Dialed::Ended(now - up),
+                    (_, None) => super::server::Dialed::Failed,
                 };
                 dialer.ended(how, &self.timings);
                 wake.push(dial_peer as usize);
@@ -246,6 +252,14 @@ impl World {
         }
         for p in wake {
             self.redial(s, p as u32);
+        }
+        let delay = Duration::from_millis(self.timings.heartbeat_ms);
+        for live in resync {
+            let asked =
+                self.with_session(live.conn, live.side, |s, _| s.request_resync(now, delay));
+            if asked.is_some() {
+                self.arm(live.conn, live.side);
+            }
         }
         if fin && other_open {
             self.send(conn, side, Payload::Fin);
@@ -296,6 +310,7 @@ fn kind(end: &End) -> &'static str {
         End::Unexpected(_) => "unexpected message",
         End::Malformed(_) => "malformed update",
         End::Superseded => "superseded (owner rule)",
+        End::Departed => "the neighbour said BYE",
         End::Local(_) => "closed locally",
         End::Io(_) => "reset",
         End::WriteStalled(_) => "write stalled",

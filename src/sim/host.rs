@@ -11,8 +11,8 @@ use super::track::Ctx;
 use crate::digest::Digest;
 use crate::link::{End, Host};
 use crate::node::{FromNeighbour, Node};
+use crate::outbox::Outgoing;
 use crate::state::Update;
-use crate::wire::{self, PeerMsg};
 
 /// What the simulator remembers of one end of a connection, besides its session.
 #[derive(Debug, Default)]
@@ -49,6 +49,9 @@ pub struct SimHost<'a> {
     pub now: Duration,
     /// Catch-up entries still to be counted among the next updates sent.
     pub catch_up_left: usize,
+    /// The session is filling its output (catch-up bytes it reports now are entries, not a
+    /// summary).
+    pub filling: bool,
 }
 
 impl SimHost<'_> {
@@ -87,43 +90,30 @@ impl Host for SimHost<'_> {
 
     fn up(&mut self, neighbour: &str, incarnation: u64) -> Result<Digest, End> {
         let p = self.check_neighbour(neighbour).ok_or(End::Superseded)?;
-        let (old, generation) = self
+        let attached = self
             .server
             .attach(p, self.conn, self.side, incarnation)
             .ok_or(End::Superseded)?;
-        if let Some(old) = old {
-            self.ctx.kills.push((old.conn, old.side));
-        } else {
-            self.ctx.stats.link_ups += 1;
+        match attached.replaced {
+            Some(old) if attached.close_replaced => self.ctx.kills.push((old.conn, old.side)),
+            // Left for the neighbour to close; it closes itself after a while if not.
+            Some(old) => self.ctx.lingers.push((old.conn, old.side)),
+            None => self.ctx.stats.link_ups += 1,
         }
         self.meta.peer = Some(p);
-        self.meta.generation = Some(generation);
+        self.meta.generation = Some(attached.generation);
         self.meta.up_at = Some(self.now);
-        let (_, summary) = self.server.node.summary();
-        // The bytes of the SUMMARY lines, as the session writes them (same runs).
-        let per_line = (self.server.settings.max_frame.saturating_sub(32) / 17).clamp(1, 512);
-        let mut buf = Vec::new();
-        for (first, run) in summary.runs(per_line) {
-            let msg = PeerMsg::Summary {
-                bits: summary.bits,
-                first,
-                hashes: run.to_vec(),
-            };
-            wire::encode(&msg, &mut buf);
-        }
         self.meta.window = self.ctx.window_for(self.server.index, self.other);
-        self.ctx
-            .catch_up_summary(self.meta.window, buf.len() as u64);
-        Ok(summary)
+        Ok(self.server.node.summary().1)
     }
 
-    fn update(&mut self, at: &[u8]) -> Result<(), String> {
+    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String> {
         let Some(p) = self.meta.peer else {
             return Err("an update before the handshake".into());
         };
         let client = at.split(|&b| b == b' ').nth(3).unwrap_or_default();
         let before = self.server.node.lookup(client);
-        let outcome = self.server.node.neighbour_update(p, at);
+        let outcome = self.server.node.neighbour_update(p, at, seen);
         self.ctx.stats.received += 1;
         match outcome {
             FromNeighbour::Applied(effects) => {
@@ -169,25 +159,48 @@ impl Host for SimHost<'_> {
         sorted(self.server.node.snapshot())
     }
 
-    fn take_updates(&mut self, max: usize) -> Vec<Update> {
-        match self.meta.peer {
-            Some(p) => self.server.peers[p].outbox.take(max),
-            None => Vec::new(),
+    fn summary(&mut self) -> Digest {
+        self.server.node.summary().1
+    }
+
+    fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
+        // Only the live connection takes floods (`PeerLink::take`): a replaced one that lingers
+        // sends nothing more.
+        match self.meta.peer.map(|p| &mut self.server.peers[p]) {
+            Some(peer) if peer.live.map(|l| l.generation) == self.meta.generation => {
+                peer.outbox.take(max)
+            }
+            _ => Vec::new(),
         }
     }
 
-    fn sent(&mut self, batch: &[Update]) {
+    fn sent(&mut self, batch: &[Outgoing]) {
         let catch_up = batch.len().min(self.catch_up_left);
         self.catch_up_left -= catch_up;
-        let bytes = |us: &[Update]| us.iter().map(|u| u.at.len() as u64 + 8).sum::<u64>();
-        self.ctx
-            .catch_up_sent(self.meta.window, catch_up as u64, bytes(&batch[..catch_up]));
+        self.ctx.catch_up_sent(self.meta.window, catch_up as u64);
         let floods = &batch[catch_up..];
         self.ctx.stats.flood_msgs += floods.len() as u64;
-        self.ctx.stats.flood_bytes += bytes(floods);
+        // `UPDATE `, the seen list and its space when there is one, the AT line, a newline.
+        let bytes = |o: &Outgoing| {
+            let seen = if o.seen.is_empty() {
+                0
+            } else {
+                o.seen.len() + 2
+            };
+            (7 + seen + o.update.at.len() + 1) as u64
+        };
+        self.ctx.stats.flood_bytes += floods.iter().map(bytes).sum::<u64>();
     }
 
     fn compared(&mut self, _queued: usize, _done: bool) {}
+
+    fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
+        if sent {
+            let summary = !self.filling;
+            self.ctx
+                .catch_up_bytes(self.meta.window, summary, bytes as u64);
+        }
+    }
 
     fn rtt(&mut self, _rtt: Duration) {}
 

@@ -11,7 +11,7 @@ use crate::config::Timings;
 use crate::link::Settings;
 use crate::node::{Effects, Node};
 use crate::outbox::Outbox;
-use crate::owner::{self, Claim};
+use crate::owner::{self, Attach, Claim};
 
 /// The live connection of a link, as `PeerLink` keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,18 @@ pub struct Live {
     pub generation: u64,
     /// What the owner rule compares.
     pub claim: Claim,
+}
+
+/// What [`Server::attach`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// The new connection's generation.
+    pub generation: u64,
+    /// The connection it replaced as the live link, if any.
+    pub replaced: Option<Live>,
+    /// This end closes the replaced one (otherwise the neighbour does, or it lingers until
+    /// the silence timeout closes it).
+    pub close_replaced: bool,
 }
 
 /// When to dial a neighbour: the policy of `net::dial::keep`, step by step.
@@ -172,14 +184,14 @@ impl Server {
                 disk.compact(self.node.snapshot().into_iter().map(|u| u.at).collect());
             }
         }
-        for i in effects.flood.targets() {
+        let peers = &self.peers;
+        let up = |i: usize| peers.get(i).is_some_and(|p| p.live.is_some());
+        let (targets, seen) = self.node.forward(&effects.flood, up);
+        for i in targets {
             let Some(p) = self.peers.get_mut(i) else {
                 continue;
             };
-            if p.live.is_none() {
-                continue;
-            }
-            p.outbox.push(effects.update.clone());
+            p.outbox.push(effects.update.clone(), seen.clone());
             if !p.dirty {
                 p.dirty = true;
                 dirty.push((self.index, i as u32));
@@ -188,27 +200,27 @@ impl Server {
     }
 
     /// `PeerLink::attach`: makes connection `conn` (this server's end `side`) the live link to
-    /// neighbour `peer` if the owner rule lets it. Returns the connection it replaces (to be
-    /// closed as superseded) and the new generation; `None` when the live one stays.
+    /// neighbour `peer` if the owner rule lets it; `None` when the live one stays.
     pub fn attach(
         &mut self,
         peer: usize,
         conn: u32,
         side: u8,
         incarnation: u64,
-    ) -> Option<(Option<Live>, u64)> {
+    ) -> Option<Attached> {
         let by_owner = (side == 0) == self.peers[peer].we_own;
         let claim = Claim {
             by_owner,
             incarnation,
         };
-        if !owner::replaces(self.peers[peer].live.map(|l| l.claim), claim) {
+        let live = self.peers[peer].live.map(|l| l.claim);
+        let Attach::Replaces { close_old } = owner::attach(live, claim, side == 0) else {
             return None;
-        }
+        };
         self.generation += 1;
         let generation = self.generation;
         let p = &mut self.peers[peer];
-        let old = p.live.replace(Live {
+        let replaced = p.live.replace(Live {
             conn,
             side,
             generation,
@@ -216,7 +228,11 @@ impl Server {
         });
         p.outbox.clear();
         p.incarnation = Some(incarnation);
-        Some((old, generation))
+        Some(Attached {
+            generation,
+            replaced,
+            close_replaced: close_old,
+        })
     }
 
     /// `PeerLink::detach`: connection `generation` ended; true if it was the live link (which

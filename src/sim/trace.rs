@@ -47,6 +47,7 @@ impl Trace {
             Event::Deliver(c, d) => (5, c, d.into()),
             Event::Timer(c, side) => (6, c, side.into()),
             Event::Reset(c, side) => (7, c, side.into()),
+            Event::Linger(c, side) => (10, c, side.into()),
             Event::Fault(n) => (8, n, 0),
             Event::Settle => (9, 0, 0),
         };

@@ -218,6 +218,8 @@ pub struct Ctx {
     pub dirty: Vec<(u32, u32)>,
     /// Connection ends (connection, side) to close as superseded.
     pub kills: Vec<(u32, u8)>,
+    /// Connection ends replaced as the live link but left for the neighbour to close.
+    pub lingers: Vec<(u32, u8)>,
     /// The first violation found.
     pub violation: Option<Violation>,
     /// For the checker's own test: this server applies updates without newest wins.
@@ -233,21 +235,27 @@ impl Ctx {
             .rposition(|w| w.server.is_none_or(|s| s == a || s == b))
     }
 
-    /// SUMMARY bytes sent by a link that came up, for window `w`.
-    pub fn catch_up_summary(&mut self, w: Option<usize>, bytes: u64) {
-        self.stats.summary_bytes += bytes;
-        if let Some(w) = w.and_then(|w| self.windows.get_mut(w)) {
-            w.summary_bytes += bytes;
+    /// Catch-up bytes sent (a summary, or entries), for window `w`.
+    pub fn catch_up_bytes(&mut self, w: Option<usize>, summary: bool, bytes: u64) {
+        let window = w.and_then(|w| self.windows.get_mut(w));
+        if summary {
+            self.stats.summary_bytes += bytes;
+            if let Some(w) = window {
+                w.summary_bytes += bytes;
+            }
+        } else {
+            self.stats.catch_up_bytes += bytes;
+            if let Some(w) = window {
+                w.entry_bytes += bytes;
+            }
         }
     }
 
     /// Catch-up UPDATEs sent, for window `w`.
-    pub fn catch_up_sent(&mut self, w: Option<usize>, msgs: u64, bytes: u64) {
+    pub fn catch_up_sent(&mut self, w: Option<usize>, msgs: u64) {
         self.stats.catch_up_msgs += msgs;
-        self.stats.catch_up_bytes += bytes;
         if let Some(w) = w.and_then(|w| self.windows.get_mut(w)) {
             w.entries += msgs;
-            w.entry_bytes += bytes;
         }
     }
 

@@ -47,6 +47,9 @@ pub enum Event {
     Timer(u32, u8),
     /// A reset reaches one end (connection, side).
     Reset(u32, u8),
+    /// A replaced connection's end closes itself unless the neighbour closed it (connection,
+    /// side).
+    Linger(u32, u8),
     /// Fault number `n` of the schedule.
     Fault(u32),
     /// Is the herd healed and quiet yet?
@@ -219,6 +222,7 @@ impl World {
             Event::Deliver(c, d) => self.deliver(c, d),
             Event::Timer(c, side) => self.timer(c, side),
             Event::Reset(c, side) => self.reset(c, side),
+            Event::Linger(c, side) => self.linger(c, side),
             Event::Fault(n) => self.fault(n),
             Event::Settle => self.settle(),
         }
@@ -253,6 +257,7 @@ impl World {
             other,
             now: *now,
             catch_up_left: 0,
+            filling: false,
         };
         Some(f(&mut end.session, &mut host))
     }
@@ -273,6 +278,7 @@ impl World {
                 return false;
             }
             host.catch_up_left = session.catch_up_waiting();
+            host.filling = true;
             session.fill(host);
             bytes.extend_from_slice(session.output());
             session.consumed(bytes.len());
@@ -351,8 +357,25 @@ impl World {
             return;
         }
         end.meta.armed = None;
-        end.session.on_timer(now);
+        self.with_session(conn, side, |s, host| s.on_timer(now, host));
         self.after_call(conn, side);
+    }
+
+    /// A connection replaced as the live link and left for the neighbour to close: if it is
+    /// still open and still not the live one, it closes itself (as `net::drive` does after the
+    /// silence timeout).
+    fn linger(&mut self, conn: u32, side: u8) {
+        let replaced = self.with_session(conn, side, |s, host| {
+            let live = host.meta.peer.and_then(|p| host.server.peers[p].live);
+            let still = live.map(|l| l.generation) != host.meta.generation;
+            if still {
+                s.close(End::Superseded);
+            }
+            still
+        });
+        if replaced == Some(true) {
+            self.close_end(conn, side, true);
+        }
     }
 
     /// What a step left: close the connections it superseded, pump the links it queued
@@ -363,6 +386,10 @@ impl World {
             if closed.is_some() {
                 self.close_end(conn, side, true);
             }
+        }
+        let linger = Duration::from_millis(self.timings.peer_timeout_ms);
+        while let Some((conn, side)) = self.ctx.lingers.pop() {
+            self.at(self.now + linger, Event::Linger(conn, side));
         }
         while !self.ctx.dirty.is_empty() {
             let mut dirty = std::mem::take(&mut self.ctx.dirty);

@@ -54,11 +54,6 @@ pub struct Replay {
     pub snapshot_records: usize,
     /// Records read from the log.
     pub log_records: usize,
-    /// Always empty now: damage is described by `repairs`, which say what was done (nothing
-    /// is cut without being kept aside). Kept while `net::start_with` still reads it.
-    pub cut: Vec<(PathBuf, u64, u64, Damage)>,
-    /// Always 0 now: a record that is not an AT line is damage, kept aside with the rest.
-    pub skipped: usize,
     /// What was done to which file at start (damage kept aside, stale temporary files removed);
     /// `Store::open` logs each one.
     pub repairs: Vec<Repair>,

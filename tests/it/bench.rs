@@ -62,7 +62,7 @@ fn a_tiny_run_reports_consistent_numbers() {
         assert_eq!(h.latency_us.samples, h.expected);
         ordered(&h.latency_us);
     }
-    assert_eq!(r.targets.len(), 5);
+    assert_eq!(r.targets.len(), 6);
     let text = r.text();
     assert!(text.contains("throughput ratio to the echo"), "{text}");
     for pair in &r.load {

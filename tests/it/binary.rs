@@ -87,12 +87,10 @@ impl Drop for Proc {
     }
 }
 
-fn wait_listening(addr: SocketAddr) -> Duration {
-    let start = Instant::now();
+fn wait_listening(addr: SocketAddr) {
     wait_until(&format!("{addr} listening"), || {
         TcpStream::connect(addr).is_ok()
     });
-    start.elapsed()
 }
 
 #[test]
@@ -163,8 +161,9 @@ fn five_processes_form_a_herd_that_a_grader_can_drive() {
     assert!(clark.contains(want), "{want}: {clark}");
     assert_eq!(herd::rt::RUNTIME, &want["runtime ".len()..]);
     let bailey = std::fs::read_to_string(logs.join("Bailey.log")).unwrap();
-    // Through Bona (two hops) or Campbell (three): whichever came first was applied.
-    assert!(bailey.contains(" applied: AT Clark"), "{bailey}");
+    // Through Bona (two hops) or Campbell (three): whichever came first was applied. Floods
+    // are summed up per link at info level (one line each at debug).
+    assert!(bailey.contains("received, 1 applied"), "{bailey}");
 }
 
 #[test]
@@ -189,8 +188,8 @@ fn a_killed_server_restarts_and_catches_up() {
         talk_str(addr(3), "WHATSAT missed 1 1\n").starts_with(at.as_str())
     });
     procs[4] = Some(Proc::spawn("Jaquez", &cfg, &logs, &[]));
-    let took = wait_listening(addr(4));
-    assert!(took < Duration::from_secs(5));
+    // Listening again is a condition polled for (bounded), not a time it must beat.
+    wait_listening(addr(4));
     wait_until("Jaquez caught up", || {
         talk_str(addr(4), "WHATSAT missed 1 1\n").starts_with(at.as_str())
     });
@@ -225,11 +224,14 @@ fn neighbours_with_different_secrets_never_link() {
             .is_ok_and(|l| l.contains("failed authentication"))
     });
     talk_str(bona, "IAMAT secret +1+1 1700000000\n");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        talk_str(clark, "WHATSAT secret 1 1\n").starts_with("? "),
-        "nothing crossed"
-    );
+    // A negative: nothing may cross, so watch Clark for a while (load can only make it pass).
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_millis(500) {
+        assert!(
+            talk_str(clark, "WHATSAT secret 1 1\n").starts_with("? "),
+            "nothing crossed"
+        );
+    }
     let bona_log = std::fs::read_to_string(logs.join("Bona.log")).unwrap();
     assert!(
         !bona_log.contains("one") || !bona_log.contains("HERD_SECRET=one"),
@@ -280,15 +282,90 @@ fn bad_configs_name_the_file_the_field_and_the_reason() {
     let (code, out, _) = run_bin(&["check", "--config", "config/herd-2018.ron"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("Goloman") && out.contains("127.0.0.1:11877"),
+        out.starts_with("config/herd-2018.ron: ok, 5 servers, 6 links\n")
+            && out.contains("Goloman")
+            && out.contains("127.0.0.1:11877"),
         "{out}"
+    );
+    // Every problem, each with file, field and reason.
+    let path = dir.path().join("many.ron");
+    let long = "N".repeat(9000);
+    std::fs::write(
+        &path,
+        format!(
+            "(servers: [(name: \"{long}\", listen: \"127.0.0.1:1\"), (name: \"B\", listen: \"127.0.0.1:1\")], \
+             links: [(\"B\", \"C\")], limits: (max_line: 18446744073709551615))"
+        ),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let (code, _, err) = run_bin(&["check", "--config", p]);
+    assert_eq!(code, 2, "{err}");
+    for want in [
+        format!("4 problems in {p}"),
+        format!("{p}: servers[0].name: a name of 9000 characters is too long"),
+        format!("{p}: servers[1].listen: duplicate address 127.0.0.1:1"),
+        format!("{p}: links[0]: unknown server \"C\""),
+        format!("{p}: limits.max_line: 18446744073709551615 is outside"),
+    ] {
+        assert!(err.contains(&want), "{want}:\n{err}");
+    }
+    // Without --config and without config/herd.ron, check says it used the built-in herd.
+    let out = Command::new(BIN)
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("the built-in 2023 herd"),
+        "{text}"
     );
     let (code, out, _) = run_bin(&["--help"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("run") && out.contains("check") && out.contains("GOOGLE_PLACES_API_KEY"),
+        out.contains("run")
+            && out.contains("check")
+            && out.contains("client")
+            && out.contains("GOOGLE_PLACES_API_KEY"),
         "{out}"
     );
+}
+
+#[test]
+fn check_into_a_reader_that_stops_early_exits_quietly() {
+    // A herd large enough that its listing overflows a pipe's buffer (64 KiB).
+    let dir = tempfile::tempdir().unwrap();
+    let servers: String = (0..3000)
+        .map(|i| {
+            format!(
+                "(name: \"server-{i}\", listen: \"127.0.0.1:{}\"),",
+                20000 + i
+            )
+        })
+        .collect();
+    let links: String = (1..3000)
+        .map(|i| format!("(\"server-0\", \"server-{i}\"),"))
+        .collect();
+    let path = dir.path().join("big.ron");
+    std::fs::write(&path, format!("(servers: [{servers}], links: [{links}])")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -c 400`: read a little, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 400];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(first.starts_with(path.to_str().unwrap().as_bytes()));
 }
 
 #[test]
@@ -317,8 +394,17 @@ fn headless_demo_with_chaos_converges_and_reports_latency_by_hops() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The chaos script ran to its end, in order.
+    let steps = [
+        "stopped Campbell",
+        "cut link ",
+        "restarted Campbell",
+        "healed link ",
+        "every server and link is back",
+    ];
+    let at: Vec<Option<usize>> = steps.iter().map(|w| text.find(w)).collect();
     assert!(
-        text.contains("stopped ") && text.contains("restarted ") && text.contains("healed link"),
+        at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]),
         "{text}"
     );
     assert!(

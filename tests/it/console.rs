@@ -91,7 +91,14 @@ fn the_bridge_shows_the_live_herd_and_carries_operator_commands() {
         })
         .unwrap();
     wait_until("link back up", || state(&bridge) == LinkState::Up);
-    // Stop and start a server from the console.
+    // Stop and start a server from the console; no link's flow count goes back meanwhile.
+    let flows =
+        |b: &dyn Backend| -> Vec<u64> { b.snapshot().links.iter().map(|l| l.flows).collect() };
+    let before = flows(&bridge);
+    assert!(
+        before.iter().sum::<u64>() >= 2,
+        "Clark's floods counted: {before:?}"
+    );
     bridge
         .command(OperatorCommand::StopServer("Jaquez".into()))
         .unwrap();
@@ -102,6 +109,11 @@ fn the_bridge_shows_the_live_herd_and_carries_operator_commands() {
             .iter()
             .any(|s| s.name == "Jaquez" && !s.running)
     });
+    let stopped = flows(&bridge);
+    assert!(
+        stopped.iter().zip(&before).all(|(now, then)| now >= then),
+        "{before:?} -> {stopped:?}"
+    );
     bridge
         .command(OperatorCommand::StartServer("Jaquez".into()))
         .unwrap();
@@ -110,6 +122,14 @@ fn the_bridge_shows_the_live_herd_and_carries_operator_commands() {
             .and_then(|s| s.lookup(b"seen"))
             .is_some_and(|u| u.at.ends_with(b"1700000001"))
     });
+    let restarted = flows(&bridge);
+    assert!(
+        restarted
+            .iter()
+            .zip(&stopped)
+            .all(|(now, then)| now >= then),
+        "{stopped:?} -> {restarted:?}"
+    );
     herd::rt::block_on(herd.shutdown());
 }
 
@@ -139,9 +159,12 @@ fn wait_screen(sock: &str, what: &str, cond: impl Fn(&str) -> bool) -> String {
 }
 
 #[test]
-fn the_demo_console_runs_in_a_real_terminal_and_q_restores_it() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux); .ci/run installs it");
+fn the_demo_console_runs_in_a_real_terminal_and_q_restores_it_needs_tmux() {
+    let missing =
+        Command::new("tmux").arg("-V").output().err().map(|e| {
+            format!("tmux is not installed ({e}; apt-get install tmux; .ci/run installs it)")
+        });
+    if !prerequisite("console test in tmux", missing) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -121,3 +121,55 @@ fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_s
         "no torn record was left to cut: {damaged:?}"
     );
 }
+
+#[test]
+fn under_fsync_always_an_update_that_cannot_be_made_durable_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmpfs = match Tmpfs::mount(&dir.path().join("small"), "512k") {
+        Ok(t) => t,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the disk-full test must run under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED under_fsync_always_...: {why}");
+            return;
+        }
+    };
+    let (cfg, addr) = solo(dir.path(), "store: (fsync: Always)");
+    // The log files elsewhere: only the data folder fills up.
+    let (logs, data) = (dir.path().join("logs"), tmpfs.0.join("data"));
+    let args = [
+        "Solo",
+        "--config",
+        p(&cfg),
+        "--log-dir",
+        p(&logs),
+        "--data-dir",
+        p(&data),
+    ];
+    let mut s = Run::start(dir.path(), "always", &args);
+    wait_listening(addr);
+    // Filled while the log is still empty: its first record needs a page the disk has not
+    // got (an append into a page already allocated would still succeed, and be durable).
+    let filler = tmpfs.0.join("filler");
+    fill(&filler);
+    // Full: the update is not durable, so the client is told `? ` and not acknowledged.
+    for i in 0..5 {
+        let line = format!("IAMAT full{i} +1+1 1700000001");
+        assert_eq!(talk_str(addr, &format!("{line}\n")), format!("? {line}\n"));
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let after = talk_str(addr, "IAMAT after +1+1 1700000002\n");
+    assert!(after.starts_with("AT Solo "), "{after}");
+    assert_eq!(s.term(), 0, "{}", s.stderr());
+    let log = std::fs::read_to_string(logs.join("Solo.log")).unwrap();
+    assert!(log.contains("not acknowledged (fsync Always)"), "{log}");
+    // Every acknowledged update survives a restart.
+    let _again = Run::start(dir.path(), "always-again", &args);
+    wait_listening(addr);
+    assert_eq!(
+        held(addr, &["after".into(), "full0".into()]),
+        Some(vec![Some(after.trim_end().to_string()), None]),
+        "the acknowledged update survives; the refused one was never in the log"
+    );
+}

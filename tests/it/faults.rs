@@ -34,11 +34,22 @@ fn wait_converged(h: &ProcHerd, group: &[usize], acked: &HashMap<String, String>
             return;
         }
         let last = format!("{views:?}");
-        assert!(
-            Instant::now() < end,
-            "{what}: servers {group:?} never converged; last views {}",
-            &last[..last.len().min(2000)]
-        );
+        if Instant::now() >= end {
+            // What each server last logged says why (a link down, a refused handshake...).
+            let tails: String = group
+                .iter()
+                .map(|&i| {
+                    let log = h.log(i);
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+                    format!("--- {} ---\n{tail}\n", NAMES[i])
+                })
+                .collect();
+            panic!(
+                "{what}: servers {group:?} never converged; last views {}\n{tails}",
+                &last[..last.len().min(2000)]
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

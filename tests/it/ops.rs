@@ -187,7 +187,10 @@ fn the_metrics_endpoint_shows_series_that_move_as_commands_arrive() {
         a.stdout()
             .contains(&format!("metrics on http://{}/metrics", at(1)))
     });
-    assert!(b.stdout().contains("no data folder"), "{}", b.stdout());
+    // B's metrics port accepts a moment before B prints its start line.
+    wait_until("B's start line says it keeps no data", || {
+        b.stdout().contains("no data folder")
+    });
     let scrape = || http_get(at(1), "/metrics");
     let first = scrape();
     for family in [
@@ -248,8 +251,10 @@ fn the_metrics_endpoint_shows_series_that_move_as_commands_arrive() {
     }
     let r = talk_str(at(0), "WHATSAT metrics0 10 1\n");
     assert!(r.starts_with("AT A "), "{r}");
+    // At least three: when both ends dialed at start, the connection that loses can take an
+    // update to its grave, and catch-up on the one that stays sends it again (counted again).
     wait_until("three updates sent to B", || {
-        sent_to_b(&scrape()) == Some(sent_to_b(&before).unwrap_or(0.0) + 3.0)
+        sent_to_b(&scrape()) >= Some(sent_to_b(&before).unwrap_or(0.0) + 3.0)
     });
     let after = scrape();
     assert_eq!(
@@ -271,17 +276,18 @@ fn the_metrics_endpoint_shows_series_that_move_as_commands_arrive() {
         Some(1.0),
         "{after}"
     );
-    // B's endpoint is its own, on the address given on its command line.
+    // B's endpoint is its own, on the address given on its command line; B holds the three
+    // clients (it may have received a copy twice, see above).
+    wait_until("B's metrics show the three clients", || {
+        value(&http_get(at(3), "/metrics"), "herd_clients_known", &[]) == Some(3.0)
+    });
     let of_b = http_get(at(3), "/metrics");
-    assert_eq!(
-        value(
-            &of_b,
-            "herd_updates_total",
-            &[("server", "B"), ("direction", "received")]
-        ),
-        Some(3.0),
-        "{of_b}"
+    let received = value(
+        &of_b,
+        "herd_updates_total",
+        &[("server", "B"), ("direction", "received")],
     );
+    assert!(received >= Some(3.0), "{of_b}");
 }
 
 #[test]

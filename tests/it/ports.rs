@@ -9,7 +9,8 @@ use crate::support::*;
 
 #[test]
 fn the_pids_on_a_client_port_are_that_servers_alone_and_a_restart_links_at_once() {
-    let mut h = ProcHerd::new("");
+    // Debug logs: each applied flood gets its own line with its time.
+    let mut h = ProcHerd::new("log: (level: \"debug\")");
     // Slow back-off: without a starting server's own dial, a neighbour would take a second or
     // more to link with it again.
     let slow = std::fs::read_to_string(&h.cfg)

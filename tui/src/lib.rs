@@ -23,7 +23,7 @@ pub mod ui;
 pub use app::{Action, App};
 pub use backend::Backend;
 pub use model::{
-    ClientRow, ConnKind, ConnSnapshot, FlowDir, FlowItem, FlowKind, HerdSnapshot, LinkSnapshot,
-    LinkState, OperatorCommand, PeerSnapshot, ServerSnapshot,
+    ClientRow, ConnKind, ConnSnapshot, ConsoleOptions, FlowDir, FlowItem, FlowKind, HerdSnapshot,
+    LinkSnapshot, LinkState, OperatorCommand, PeerSnapshot, ServerSnapshot,
 };
-pub use run::{run, ConsoleOptions};
+pub use run::run;

@@ -69,6 +69,10 @@ pub struct ServerSnapshot {
     pub listen: String,
     /// False when the server is stopped (demo herds can stop and start servers).
     pub running: bool,
+    /// True for a neighbour seen only through a link of the console's own server (it runs in
+    /// another process): its uptime, counters and tables are unknown here, and `running` only
+    /// says that its link is up.
+    pub remote: bool,
     /// Time since the server started.
     pub uptime: Duration,
     /// Number of clients in its location table.
@@ -166,7 +170,8 @@ pub struct PeerSnapshot {
     pub reconnects: u64,
     /// The last error on this link, if any.
     pub last_error: Option<String>,
-    /// The neighbour's incarnation (changes when it restarts), if known.
+    /// The neighbour's incarnation (changes when it restarts), if known; shown in hex, as the
+    /// logs write it.
     pub incarnation: Option<u64>,
 }
 
@@ -289,6 +294,24 @@ impl fmt::Display for OperatorCommand {
             OperatorCommand::SetLogLevel(level) => write!(f, "set log level {level}"),
             OperatorCommand::StopServer(name) => write!(f, "stop server {name}"),
             OperatorCommand::StartServer(name) => write!(f, "start server {name}"),
+        }
+    }
+}
+
+/// How the console looks and paces itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// Frames per second the caller's tick stream runs at (sets how long a link pulse lasts).
+    pub fps: u32,
+    /// Title shown at the left of the tab bar.
+    pub title: String,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        Self {
+            fps: 10,
+            title: "herd".to_owned(),
         }
     }
 }

@@ -12,26 +12,9 @@ use ratatui::Terminal;
 
 use crate::app::{Action, App, FLOW_CAPACITY};
 use crate::backend::Backend;
+use crate::model::ConsoleOptions;
 use crate::terminal::TerminalGuard;
 use crate::ui;
-
-/// How the console looks and paces itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsoleOptions {
-    /// Frames per second the caller's tick stream runs at (sets how long a link pulse lasts).
-    pub fps: u32,
-    /// Title shown at the left of the tab bar.
-    pub title: String,
-}
-
-impl Default for ConsoleOptions {
-    fn default() -> Self {
-        Self {
-            fps: 10,
-            title: "herd".to_owned(),
-        }
-    }
-}
 
 /// Run the console until `q` or Ctrl-C (or until `ticks` ends), then restore the terminal.
 ///

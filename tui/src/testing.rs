@@ -212,10 +212,10 @@ fn conns_of(name: &str) -> Vec<ConnRow> {
     }
 }
 
-/// The sample incarnation of a server (its start time, as seconds since the epoch).
+/// The sample incarnation of a server (random at each start in a real herd).
 fn incarnation(name: &str) -> u64 {
     let i = SERVERS.iter().position(|s| *s == name).unwrap_or(0) as u64;
-    1_520_015_000 + 17 * i
+    0x2415_e045_1b26_096b_u64.wrapping_mul(i + 1)
 }
 
 fn server(i: usize, name: &str) -> ServerSnapshot {
@@ -274,6 +274,7 @@ fn server(i: usize, name: &str) -> ServerSnapshot {
         name: name.to_owned(),
         listen: format!("127.0.0.1:{}", 12_000 + i),
         running: true,
+        remote: false,
         uptime: Duration::from_secs(8_130 + 17 * i as u64),
         clients_known: clients.len(),
         lines_in: base + sum(|c| c.lines_in),

@@ -20,9 +20,9 @@ pub use flowlog::{FlowLog, FLOW_CAPACITY};
 pub use rates::{RateHistory, RATE_HISTORY, RATE_INTERVAL};
 
 use crate::model::{
-    ClientRow, ConnSnapshot, FlowItem, HerdSnapshot, OperatorCommand, PeerSnapshot, ServerSnapshot,
+    ClientRow, ConnSnapshot, ConsoleOptions, FlowItem, HerdSnapshot, OperatorCommand, PeerSnapshot,
+    ServerSnapshot,
 };
-use crate::run::ConsoleOptions;
 use pulse::LinkPulses;
 use rates::RateTracker;
 use selection::Selection;
@@ -165,6 +165,22 @@ pub struct App {
     rates: RateTracker,
     /// Link pulses.
     pulses: LinkPulses,
+    /// A stop or start the backend accepted but has not finished: the status line says so
+    /// until a snapshot shows it done (or it takes too long).
+    pending: Option<Pending>,
+    /// Snapshots a stop or start may take before the status line calls it late (10 s).
+    pending_frames: u64,
+}
+
+/// A server stop or start under way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    /// The server.
+    server: String,
+    /// Whether it should end up running (start) or not (stop).
+    running: bool,
+    /// The snapshot count past which it is late.
+    deadline: u64,
 }
 
 impl App {
@@ -190,6 +206,8 @@ impl App {
             status: None,
             rates: RateTracker::default(),
             pulses: LinkPulses::default(),
+            pending: None,
+            pending_frames: u64::from(opts.fps.max(1)) * 10,
         }
     }
 
@@ -200,6 +218,32 @@ impl App {
         self.snapshot = snap;
         self.frame += 1;
         self.sync_selections();
+        self.settle_pending();
+    }
+
+    /// Replaces "stopping X" / "starting X" by the outcome once the snapshot shows it.
+    fn settle_pending(&mut self) {
+        let Some(p) = &self.pending else { return };
+        let now = self.snapshot.servers.iter().find(|s| s.name == p.server);
+        let (verb, past) = if p.running {
+            ("start", "started")
+        } else {
+            ("stop", "stopped")
+        };
+        if now.is_some_and(|s| s.running == p.running) {
+            self.status = Some(Status {
+                kind: StatusKind::Ok,
+                text: format!("{} {past}", p.server),
+            });
+        } else if self.frame >= p.deadline {
+            self.status = Some(Status {
+                kind: StatusKind::Error,
+                text: format!("{} did not {verb} within 10 s (see the logs)", p.server),
+            });
+        } else {
+            return;
+        }
+        self.pending = None;
     }
 
     /// Append new flow items to the feed.
@@ -209,6 +253,16 @@ impl App {
 
     /// Show the backend's answer to a command in the status line.
     pub fn on_command_result(&mut self, cmd: &OperatorCommand, result: Result<String, String>) {
+        self.pending = match (cmd, &result) {
+            (OperatorCommand::StopServer(s) | OperatorCommand::StartServer(s), Ok(_)) => {
+                Some(Pending {
+                    server: s.clone(),
+                    running: matches!(cmd, OperatorCommand::StartServer(_)),
+                    deadline: self.frame + self.pending_frames,
+                })
+            }
+            _ => None,
+        };
         self.status = Some(match result {
             Ok(msg) if msg.is_empty() => Status {
                 kind: StatusKind::Ok,

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 
 use super::{Action, App, ConnSort, InputMode, StatusKind, Tab, FLOW_CAPACITY};
-use crate::model::{FlowItem, HerdSnapshot, OperatorCommand};
-use crate::run::ConsoleOptions;
+use crate::model::{ConsoleOptions, FlowItem, HerdSnapshot, OperatorCommand};
 use crate::testing::{sample_flow, sample_snapshot};
 
 fn app(demo: bool) -> App {
@@ -432,4 +431,42 @@ fn command_results_show_in_the_status_line() {
     );
     key(&mut app, KeyCode::Esc);
     assert!(app.status().is_none());
+}
+
+#[test]
+fn a_stop_or_start_under_way_is_replaced_by_its_outcome() {
+    let mut app = app(true);
+    let text = |app: &App| app.status().map(|s| (s.kind, s.text.clone()));
+    let with_bona = |running: bool| {
+        let mut snap = sample_snapshot();
+        for s in snap.servers.iter_mut().filter(|s| s.name == "Bona") {
+            s.running = running;
+        }
+        snap
+    };
+    let stop = OperatorCommand::StopServer("Bona".into());
+    app.on_command_result(&stop, Ok("stopping Bona".into()));
+    app.on_snapshot(with_bona(true), Instant::now());
+    assert_eq!(text(&app), Some((StatusKind::Ok, "stopping Bona".into())));
+    app.on_snapshot(with_bona(false), Instant::now());
+    assert_eq!(text(&app), Some((StatusKind::Ok, "Bona stopped".into())));
+    // Later snapshots leave the outcome alone.
+    app.on_snapshot(with_bona(true), Instant::now());
+    assert_eq!(text(&app), Some((StatusKind::Ok, "Bona stopped".into())));
+
+    // A start that never shows is reported late after 10 s of frames (10 fps by default).
+    let start = OperatorCommand::StartServer("Bona".into());
+    app.on_command_result(&start, Ok("starting Bona".into()));
+    for _ in 0..99 {
+        app.on_snapshot(with_bona(false), Instant::now());
+    }
+    assert_eq!(text(&app), Some((StatusKind::Ok, "starting Bona".into())));
+    app.on_snapshot(with_bona(false), Instant::now());
+    assert_eq!(
+        text(&app),
+        Some((
+            StatusKind::Error,
+            "Bona did not start within 10 s (see the logs)".into()
+        ))
+    );
 }

@@ -1,11 +1,11 @@
 //! Clients: the selected server's location table, searchable.
 
 use ratatui::layout::Rect;
-use ratatui::widgets::{Block, HighlightSpacing, Table, TableState};
+use ratatui::widgets::Block;
 use ratatui::Frame;
 
 use super::columns::{fit, Column};
-use super::{fmt, theme};
+use super::fmt;
 use crate::app::{App, InputMode};
 use crate::model::ClientRow;
 
@@ -22,6 +22,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(server) = app.selected_server() else {
         return super::no_server(frame, area, "Clients");
     };
+    if server.remote {
+        return super::remote_server(frame, area, "Clients", &server.name);
+    }
     let rows = app.clients();
     let mut title = format!(
         " Clients known to {}: {} of {}",
@@ -40,17 +43,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered().title(title);
     let texts: Vec<Vec<String>> = rows.iter().map(|c| cells(c)).collect();
     let fitted = fit(&COLUMNS, &texts, block.inner(area).width.saturating_sub(2));
-    let table = Table::new(
-        texts.into_iter().map(|t| fitted.row(&COLUMNS, t)),
-        fitted.constraints(),
-    )
-    .header(fitted.header(&COLUMNS, None).style(theme::header()))
-    .block(block)
-    .row_highlight_style(theme::selected())
-    .highlight_symbol(theme::SELECTED_SYMBOL)
-    .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(app.selected_client_index());
-    frame.render_stateful_widget(table, area, &mut state);
+    let rows = texts.into_iter().map(|t| fitted.row(&COLUMNS, t));
+    let selected = app.selected_client_index();
+    fitted.draw_selectable(frame, area, &COLUMNS, None, block, rows, selected);
 }
 
 /// Every column's text for one row.

@@ -1,8 +1,11 @@
 //! Table columns that shrink and drop gracefully when the terminal is narrow.
 
-use ratatui::layout::Constraint;
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Text;
-use ratatui::widgets::{Cell, Row};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::theme;
 
 /// One column of a table: how wide it wants to be and how dispensable it is.
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +148,29 @@ impl Fitted {
             };
             align(title, w, columns[i].right)
         }))
+    }
+
+    /// Draws `rows` as a table in `block` under this header (`mark` as for [`Fitted::header`]),
+    /// with the row at `selected` highlighted: the one look every selectable table shares.
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_selectable<'a>(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        columns: &[Column],
+        mark: Option<(usize, &str)>,
+        block: Block<'a>,
+        rows: impl IntoIterator<Item = Row<'a>>,
+        selected: Option<usize>,
+    ) {
+        let table = Table::new(rows, self.constraints())
+            .header(self.header(columns, mark).style(theme::header()))
+            .block(block)
+            .row_highlight_style(theme::selected())
+            .highlight_symbol(theme::SELECTED_SYMBOL)
+            .highlight_spacing(HighlightSpacing::Always);
+        let mut state = TableState::default().with_selected(selected);
+        frame.render_stateful_widget(table, area, &mut state);
     }
 
     /// One body row built from every column's text, keeping the shown ones.

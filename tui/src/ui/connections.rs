@@ -1,11 +1,11 @@
 //! Connections (nats-top style): one row per open connection, sortable.
 
 use ratatui::layout::Rect;
-use ratatui::widgets::{Block, HighlightSpacing, Table, TableState};
+use ratatui::widgets::Block;
 use ratatui::Frame;
 
 use super::columns::{fit, Column};
-use super::{fmt, theme};
+use super::fmt;
 use crate::app::App;
 use crate::model::ConnSnapshot;
 
@@ -28,6 +28,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(server) = app.selected_server() else {
         return super::no_server(frame, area, "Connections");
     };
+    if server.remote {
+        return super::remote_server(frame, area, "Connections", &server.name);
+    }
     let conns = app.connections();
     let (sort, desc) = app.conn_sort();
     let clients = conns
@@ -61,14 +64,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let fitted = fit(&COLUMNS, &texts, block.inner(area).width.saturating_sub(2));
     texts.pop();
     let rows = texts.into_iter().map(|t| fitted.row(&COLUMNS, t));
-    let table = Table::new(rows, fitted.constraints())
-        .header(fitted.header(&COLUMNS, mark).style(theme::header()))
-        .block(block)
-        .row_highlight_style(theme::selected())
-        .highlight_symbol(theme::SELECTED_SYMBOL)
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(app.selected_connection_index());
-    frame.render_stateful_widget(table, area, &mut state);
+    let selected = app.selected_connection_index();
+    fitted.draw_selectable(frame, area, &COLUMNS, mark, block, rows, selected);
 }
 
 fn arrow(desc: bool) -> &'static str {

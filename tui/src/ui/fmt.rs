@@ -32,6 +32,11 @@ pub fn opt_rtt(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), rtt)
 }
 
+/// An incarnation in 16 hex digits, as the logs write it.
+pub fn incarnation(i: u64) -> String {
+    format!("{i:016x}")
+}
+
 /// A count: `987`, `9999`, `12k`, `456k`, `7.8M`.
 pub fn count(n: u64) -> String {
     scaled(n, 1_000, &["", "k", "M", "G", "T"])

@@ -11,13 +11,24 @@ use super::theme;
 use crate::app::{App, Tab};
 
 /// Draw the tab bar with the title at the left and the server selector at the right.
+///
+/// Every tab stays visible: tab titles shorten first, then the console's title is cut.
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let server = server_label(app);
+    let room = area.width.saturating_sub(text_width(&server));
     let title = if app.demo() {
         format!(" {} demo ", app.title())
     } else {
         format!(" {} ", app.title())
     };
-    let server = server_label(app);
+    let styles: [fn(Tab) -> String; 3] = [full_title, short_title, tiny_title];
+    let all = |f: &fn(Tab) -> String| Tab::ALL.iter().map(|t| f(*t)).collect::<Vec<_>>();
+    let titles = styles
+        .iter()
+        .map(all)
+        .find(|titles| text_width(&title) + tabs_width(titles) <= room)
+        .unwrap_or_else(|| all(&styles[2]));
+    let title = cut(&title, room.saturating_sub(tabs_width(&titles)));
     let [title_area, tabs_area, server_area] = Layout::horizontal([
         Constraint::Length(text_width(&title)),
         Constraint::Fill(1),
@@ -28,12 +39,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Paragraph::new(title).style(Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)),
         title_area,
     );
-    // Shorter titles when the bar is narrow, so every tab stays visible.
-    let titles = [full_title, short_title, tiny_title]
-        .iter()
-        .map(|f| Tab::ALL.iter().map(|t| f(*t)).collect::<Vec<_>>())
-        .find(|titles| tabs_width(titles) <= tabs_area.width)
-        .unwrap_or_else(|| Tab::ALL.iter().map(|t| tiny_title(*t)).collect());
     let tabs = Tabs::new(titles)
         .select(app.tab().index())
         .highlight_style(Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED))
@@ -46,6 +51,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Paragraph::new(Line::from(Span::styled(server, style))),
         server_area,
     );
+}
+
+/// `title` in at most `width` columns: whole, or cut with `…` and a space, or nothing when
+/// even that does not fit.
+fn cut(title: &str, width: u16) -> String {
+    if text_width(title) <= width {
+        return title.to_owned();
+    }
+    if width < 4 {
+        return String::new();
+    }
+    let mut out = String::new();
+    for c in title.chars() {
+        out.push(c);
+        if text_width(&out) + 2 > width {
+            out.pop();
+            break;
+        }
+    }
+    out.push_str("… ");
+    out
 }
 
 /// `2 Connections`.

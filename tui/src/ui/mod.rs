@@ -55,3 +55,15 @@ fn no_server(frame: &mut Frame, area: Rect, title: &str) {
         area,
     );
 }
+
+/// A placeholder for a per-server view of a neighbour that runs in another process.
+fn remote_server(frame: &mut Frame, area: Rect, title: &str, name: &str) {
+    let block = Block::bordered().title(format!(" {title} of {name} "));
+    let text = vec![
+        Line::from(format!(
+            "{name} runs in another process: only its link is known here."
+        )),
+        Line::from("Its link shows in the Peers view of the server this console runs in."),
+    ];
+    frame.render_widget(Paragraph::new(text).block(block), area);
+}

@@ -1,7 +1,7 @@
 //! Overview: the servers with their rates, and the herd map with its links.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::widgets::{Block, HighlightSpacing, Table, TableState};
+use ratatui::widgets::Block;
 use ratatui::Frame;
 
 use super::columns::{fit, Column};
@@ -30,6 +30,8 @@ const RATE_DIGITS: usize = 5;
 const RATE_MIN: u16 = RATE_DIGITS as u16 + 1 + 5;
 /// Width a rate column asks for before sharing spare space.
 const RATE_WANTED: usize = RATE_DIGITS + 1 + 12;
+/// What a cell shows when this console cannot know it (a neighbour in another process).
+const UNKNOWN: &str = "?";
 /// Width of the link list beside the map.
 const LINKS_WIDTH: u16 = 38;
 /// Below this width the map is left out and only the link list shows.
@@ -60,8 +62,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
     let servers = &app.snapshot().servers;
-    let running = servers.iter().filter(|s| s.running).count();
-    let block = Block::bordered().title(format!(" Servers {running}/{} running ", servers.len()));
+    let count = |remote: bool, running: bool| {
+        servers
+            .iter()
+            .filter(|s| s.remote == remote && (s.running || !running))
+            .count()
+    };
+    let mut title = format!(
+        " Servers {}/{} running ",
+        count(false, true),
+        count(false, false)
+    );
+    if count(true, false) > 0 {
+        // Neighbours in other processes: only whether their link is up is known.
+        title = format!(
+            "{}, neighbours {}/{} linked ",
+            title.trim_end(),
+            count(true, true),
+            count(true, false)
+        );
+    }
+    let block = Block::bordered().title(title);
     let inner_width = block.inner(area).width.saturating_sub(2);
     let texts: Vec<Vec<String>> = servers.iter().map(|s| cells(app, s, None)).collect();
     let fitted = fit(&COLUMNS, &texts, inner_width);
@@ -81,14 +102,8 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
             row.style(style)
         }
     });
-    let table = Table::new(rows, fitted.constraints())
-        .header(fitted.header(&COLUMNS, None).style(theme::header()))
-        .block(block)
-        .row_highlight_style(theme::selected())
-        .highlight_symbol(theme::SELECTED_SYMBOL)
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(app.selected_server_index());
-    frame.render_stateful_widget(table, area, &mut state);
+    let selected = app.selected_server_index();
+    fitted.draw_selectable(frame, area, &COLUMNS, None, block, rows, selected);
 }
 
 /// Every column's text for one server; `spark` = sparkline widths once known.
@@ -117,6 +132,20 @@ fn cells(app: &App, s: &ServerSnapshot, spark: Option<(usize, usize)>) -> Vec<St
         // Sizing pass: ask for room for a sparkline.
         (None, _) => (" ".repeat(RATE_WANTED), " ".repeat(RATE_WANTED)),
     };
+    if s.remote {
+        // Another process: a link up says it runs; nothing else is known here.
+        let unknown = || UNKNOWN.to_owned();
+        let state = if s.running { "running" } else { UNKNOWN };
+        return vec![
+            s.name.clone(),
+            s.listen.clone(),
+            state.to_owned(),
+            unknown(),
+            unknown(),
+            format!("{UNKNOWN:>RATE_DIGITS$}"),
+            format!("{UNKNOWN:>RATE_DIGITS$}"),
+        ];
+    }
     vec![
         s.name.clone(),
         s.listen.clone(),

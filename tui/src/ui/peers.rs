@@ -3,7 +3,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, HighlightSpacing, Paragraph, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::columns::{fit, Column};
@@ -22,7 +22,7 @@ const COLUMNS: [Column; 12] = [
     Column::right("IGN", 3, 6, 2),
     Column::right("QUEUE", 5, 5, 2),
     Column::right("RECONN", 6, 6, 3),
-    Column::right("INC", 10, 10, 4),
+    Column::left("INCARNATION", 16, 16, 4),
     Column::left("LAST ERROR", 10, 60, 2).grow(),
 ];
 
@@ -36,6 +36,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(server) = app.selected_server() else {
         return super::no_server(frame, area, "Peers");
     };
+    if server.remote {
+        return super::remote_server(frame, area, "Peers", &server.name);
+    }
     let peers = app.peers();
     let [table_area, detail_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(DETAIL_HEIGHT)]).areas(area);
@@ -64,15 +67,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         ratatui::widgets::Row::new(row_cells)
     });
-    let table = Table::new(rows, fitted.constraints())
-        .header(fitted.header(&COLUMNS, None).style(theme::header()))
-        .block(block)
-        .row_highlight_style(theme::selected())
-        .highlight_symbol(theme::SELECTED_SYMBOL)
-        .highlight_spacing(HighlightSpacing::Always);
     let selected = app.selected_peer_index();
-    let mut state = TableState::default().with_selected(selected);
-    frame.render_stateful_widget(table, table_area, &mut state);
+    fitted.draw_selectable(frame, table_area, &COLUMNS, None, block, rows, selected);
     draw_detail(frame, detail_area, selected.and_then(|i| peers.get(i)));
 }
 
@@ -84,7 +80,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, peer: Option<&PeerSnapshot>) {
     };
     let incarnation = p
         .incarnation
-        .map_or_else(|| "unknown".to_owned(), |i| i.to_string());
+        .map_or_else(|| "unknown".to_owned(), fmt::incarnation);
     let lines = vec![
         Line::from(vec![
             Span::styled(p.state.label(), Style::new().fg(theme::link(p.state))),
@@ -120,7 +116,7 @@ fn cells(p: &PeerSnapshot) -> Vec<String> {
         p.queue_depth.to_string(),
         p.reconnects.to_string(),
         p.incarnation
-            .map_or_else(|| "-".to_owned(), |i| i.to_string()),
+            .map_or_else(|| "-".to_owned(), fmt::incarnation),
         p.last_error.clone().unwrap_or_default(),
     ]
 }

@@ -171,3 +171,59 @@ fn per_server_views_say_so_before_the_first_snapshot() {
     press(&mut app, &[KeyCode::Char('1')]);
     assert!(render(&app, 80, 24).contains("Servers 0/0 running"));
 }
+
+/// `herd run Clark --console`: Clark in full, its neighbours known only through their links.
+fn single_server_app() -> herd_tui::App {
+    let opts = herd_tui::ConsoleOptions {
+        fps: 10,
+        title: "herd Clark (127.0.0.1:10003)".into(),
+    };
+    let mut app = herd_tui::App::new(&opts, false);
+    let t0 = std::time::Instant::now();
+    for step in 0..=2 {
+        let mut snap = crate::common::sample_at(step);
+        snap.links.retain(|l| l.a == "Clark" || l.b == "Clark");
+        let links = snap.links.clone();
+        snap.servers
+            .retain(|s| links.iter().any(|l| l.a == s.name || l.b == s.name));
+        // The console's own server comes first, as the bridge sends it.
+        snap.servers.sort_by_key(|s| s.name != "Clark");
+        for s in snap.servers.iter_mut().filter(|s| s.name != "Clark") {
+            let up = links
+                .iter()
+                .any(|l| (l.a == s.name || l.b == s.name) && l.state == herd_tui::LinkState::Up);
+            *s = herd_tui::ServerSnapshot {
+                remote: true,
+                running: up,
+                uptime: std::time::Duration::ZERO,
+                clients_known: 0,
+                lines_in: 0,
+                lines_out: 0,
+                connections: Vec::new(),
+                peers: Vec::new(),
+                clients: Vec::new(),
+                ..s.clone()
+            };
+        }
+        app.on_snapshot(snap, t0 + std::time::Duration::from_secs(step));
+    }
+    app
+}
+
+#[test]
+fn single_server_console_with_remote_neighbours_80x24() {
+    let mut app = single_server_app();
+    let screen = render(&app, 80, 24);
+    let tabs = screen.lines().next().unwrap_or_default();
+    for n in ["1 ", "2 ", "3 ", "4 ", "5 Clie"] {
+        assert!(tabs.contains(n), "every tab shows: {tabs}");
+    }
+    assert_snapshot!(screen);
+    // A neighbour's per-server views say what cannot be known here.
+    press(&mut app, &[KeyCode::Char(']'), KeyCode::Char('2')]);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("runs in another process: only its link is known here"),
+        "{screen}"
+    );
+}
