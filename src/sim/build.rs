@@ -166,8 +166,19 @@ impl World {
         Ok(w)
     }
 
+    /// True when server `s` keeps a data folder that a restart may read back: the run keeps
+    /// data folders, and `s` crashes in it. A data folder nothing ever reads is not simulated:
+    /// no step could observe it, and at a thousand servers it would cost a third of the memory
+    /// and of the time.
+    fn crashes(&self, s: u32) -> bool {
+        self.opts.data
+            && self.faults.iter().any(
+                |(_, f)| matches!(f, super::faults::Fault::Crash { server, .. } if *server == s),
+            )
+    }
+
     /// A fresh run of server `s`: a new incarnation, an empty table, an empty data folder when
-    /// it keeps one, every neighbour down and not dialed yet.
+    /// it keeps one (see [`World::crashes`]), every neighbour down and not dialed yet.
     pub fn new_server(&mut self, s: u32) -> Server {
         let names = &self.topo.names;
         let name = names[s as usize].clone();
@@ -209,8 +220,7 @@ impl World {
             settings,
             peers,
             disk: self
-                .opts
-                .data
+                .crashes(s)
                 .then(|| Disk::new(self.opts.fsync, self.compact_factor)),
             generation: 0,
         }

@@ -23,8 +23,15 @@ pub struct EndMeta {
     pub generation: Option<u64>,
     /// When it became the live link.
     pub up_at: Option<Duration>,
-    /// The catch-up window its catch-up traffic counts in.
+    /// The catch-up window its link-up catch-up counts in.
     pub window: Option<usize>,
+    /// Its link-up summary went out (every later one is a resync).
+    pub summary_sent: bool,
+    /// The neighbour's first summary has been compared in full (later ones are resyncs).
+    pub compared_once: bool,
+    /// Catch-up entries queued by the first comparison and not sent yet (sent before any
+    /// queued by a resync: the queue is in order).
+    pub first_entries: usize,
     /// The time of the timer event scheduled for it, if any.
     pub armed: Option<Duration>,
 }
@@ -49,8 +56,8 @@ pub struct SimHost<'a> {
     pub now: Duration,
     /// Catch-up entries still to be counted among the next updates sent.
     pub catch_up_left: usize,
-    /// The session is filling its output (catch-up bytes it reports now are entries, not a
-    /// summary).
+    /// The session is filling its output (the catch-up bytes it reports now are entries,
+    /// counted in `sent`; outside a fill they are a summary).
     pub filling: bool,
 }
 
@@ -175,9 +182,18 @@ impl Host for SimHost<'_> {
     }
 
     fn sent(&mut self, batch: &[Outgoing]) {
+        // Catch-up entries come first in a batch (and carry no seen list); of those, the ones
+        // the first comparison queued are link-up catch-up, the rest answer a resync.
         let catch_up = batch.len().min(self.catch_up_left);
         self.catch_up_left -= catch_up;
-        self.ctx.catch_up_sent(self.meta.window, catch_up as u64);
+        let first = catch_up.min(self.meta.first_entries);
+        self.meta.first_entries -= first;
+        let bytes = |os: &[Outgoing]| os.iter().map(|o| o.update.at.len() as u64 + 8).sum();
+        self.ctx
+            .catch_up_sent(self.meta.window, first as u64, bytes(&batch[..first]));
+        let resync = &batch[first..catch_up];
+        self.ctx.stats.resync_entries += resync.len() as u64;
+        self.ctx.stats.resync_entry_bytes += bytes(resync);
         let floods = &batch[catch_up..];
         self.ctx.stats.flood_msgs += floods.len() as u64;
         // `UPDATE `, the seen list and its space when there is one, the AT line, a newline.
@@ -192,13 +208,25 @@ impl Host for SimHost<'_> {
         self.ctx.stats.flood_bytes += floods.iter().map(bytes).sum::<u64>();
     }
 
-    fn compared(&mut self, _queued: usize, _done: bool) {}
+    fn compared(&mut self, queued: usize, done: bool) {
+        if !self.meta.compared_once {
+            self.meta.first_entries += queued;
+            self.meta.compared_once = done;
+        }
+    }
 
     fn catch_up_bytes(&mut self, sent: bool, bytes: usize) {
-        if sent {
-            let summary = !self.filling;
-            self.ctx
-                .catch_up_bytes(self.meta.window, summary, bytes as u64);
+        // Summaries only: the entries are counted as they are sent (`sent`). A summary goes out
+        // at link-up, then at every resync.
+        if !sent || self.filling {
+            return;
+        }
+        if self.meta.summary_sent {
+            self.ctx.stats.resyncs += 1;
+            self.ctx.stats.resync_summary_bytes += bytes as u64;
+        } else {
+            self.meta.summary_sent = true;
+            self.ctx.catch_up_summary(self.meta.window, bytes as u64);
         }
     }
 

@@ -192,6 +192,7 @@ impl Report {
                 mb(w.entry_bytes)
             );
         }
+        let _ = writeln!(t, "resyncs (every resync interval, and a heartbeat after a server lost another link): {} summaries ({}), {} entries ({})", st.resyncs, mb(st.resync_summary_bytes), st.resync_entries, mb(st.resync_entry_bytes));
         let n = &st.net;
         let _ = writeln!(t, "network: {} segments, {}; retransmitted {} (loss) + {} (partition); reordered {}, duplicated {}; resets {}", n.segments, mb(n.bytes), n.retransmits, n.partition_retransmits, n.reordered, n.duplicated, st.resets);
         let ends: Vec<String> = st.ends.iter().map(|(k, v)| format!("{k} {v}")).collect();

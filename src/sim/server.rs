@@ -177,11 +177,9 @@ impl Server {
     /// noting in `dirty` which links need a pump.
     pub fn perform(&mut self, effects: &Effects, now: Duration, dirty: &mut Vec<(u32, u32)>) {
         if let Some(disk) = &mut self.disk {
-            disk.append(effects.update.at.clone(), now);
+            disk.append(&effects.update, now);
             if disk.should_compact(self.node.len()) {
-                // In table order: the order of a snapshot's records changes nothing a replay
-                // gives back.
-                disk.compact(self.node.snapshot().into_iter().map(|u| u.at).collect());
+                disk.compact();
             }
         }
         let peers = &self.peers;

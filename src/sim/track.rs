@@ -1,7 +1,7 @@
 //! What a run measures as it goes: counters, how far each update has spread, catch-up traffic
 //! by the fault that caused it, and the work a step leaves for the event loop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +21,21 @@ pub struct Stats {
     pub flood_msgs: u64,
     /// Their bytes (the UPDATE lines).
     pub flood_bytes: u64,
-    /// UPDATE messages sent by catch-up.
+    /// UPDATE messages sent by catch-up when links came up.
     pub catch_up_msgs: u64,
     /// Their bytes.
     pub catch_up_bytes: u64,
-    /// Bytes of SUMMARY lines.
+    /// Bytes of SUMMARY lines sent when links came up.
     pub summary_bytes: u64,
+    /// Summaries sent again on a live link (every `resync_ms`, and a heartbeat after another
+    /// link of the server was lost).
+    pub resyncs: u64,
+    /// Their bytes.
+    pub resync_summary_bytes: u64,
+    /// UPDATE messages those resyncs caused (entries of buckets that differed).
+    pub resync_entries: u64,
+    /// Their bytes.
+    pub resync_entry_bytes: u64,
     /// UPDATE messages received.
     pub received: u64,
     /// Received updates that changed the table.
@@ -101,8 +110,8 @@ struct Spread {
 pub struct Tracker {
     /// Servers in the herd.
     servers: u32,
-    /// Updates by AT line.
-    ids: HashMap<Arc<[u8]>, u32>,
+    /// Updates by AT line (foldhash, as the node's table: it is looked up at every apply).
+    ids: foldhash::HashMap<Arc<[u8]>, u32>,
     /// Their spread, by id.
     spread: Vec<Spread>,
 }
@@ -235,27 +244,21 @@ impl Ctx {
             .rposition(|w| w.server.is_none_or(|s| s == a || s == b))
     }
 
-    /// Catch-up bytes sent (a summary, or entries), for window `w`.
-    pub fn catch_up_bytes(&mut self, w: Option<usize>, summary: bool, bytes: u64) {
-        let window = w.and_then(|w| self.windows.get_mut(w));
-        if summary {
-            self.stats.summary_bytes += bytes;
-            if let Some(w) = window {
-                w.summary_bytes += bytes;
-            }
-        } else {
-            self.stats.catch_up_bytes += bytes;
-            if let Some(w) = window {
-                w.entry_bytes += bytes;
-            }
+    /// The link-up summary of a link, for window `w`.
+    pub fn catch_up_summary(&mut self, w: Option<usize>, bytes: u64) {
+        self.stats.summary_bytes += bytes;
+        if let Some(w) = w.and_then(|w| self.windows.get_mut(w)) {
+            w.summary_bytes += bytes;
         }
     }
 
-    /// Catch-up UPDATEs sent, for window `w`.
-    pub fn catch_up_sent(&mut self, w: Option<usize>, msgs: u64) {
+    /// Link-up catch-up UPDATEs sent, for window `w`.
+    pub fn catch_up_sent(&mut self, w: Option<usize>, msgs: u64, bytes: u64) {
         self.stats.catch_up_msgs += msgs;
+        self.stats.catch_up_bytes += bytes;
         if let Some(w) = w.and_then(|w| self.windows.get_mut(w)) {
             w.entries += msgs;
+            w.entry_bytes += bytes;
         }
     }
 
