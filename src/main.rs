@@ -123,6 +123,9 @@ enum Command {
         #[arg(long)]
         threads: Option<u16>,
     },
+    /// Simulate a herd (up to thousands of servers) with faults, deterministically, in virtual
+    /// time, driving the real node and link code; checks invariants at every step.
+    Sim(herd::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -184,6 +187,7 @@ fn main() -> ExitCode {
             rt::block_on(herd::bench::echo::serve_forever(addr))
                 .map_err(|e| format!("echo on {addr}: {e}"))
         }
+        Command::Sim(args) => herd::sim::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -278,14 +278,17 @@ impl PeerLink {
         if self.is_cut() {
             return None;
         }
-        if let Some(old) = cur.as_ref() {
-            let same_instance = old.incarnation == incarnation;
-            if old.by_owner && !by_owner && same_instance {
-                return None;
-            }
-            let owner_wins_here = by_owner && !old.by_owner && dialed && same_instance;
-            if !owner_wins_here {
-                old.conn.kill(Kill::Superseded);
+        let claim = |by_owner, incarnation| crate::owner::Claim {
+            by_owner,
+            incarnation,
+        };
+        let live = cur.as_ref().map(|c| claim(c.by_owner, c.incarnation));
+        match crate::owner::attach(live, claim(by_owner, incarnation), dialed) {
+            crate::owner::Attach::Refused => return None,
+            crate::owner::Attach::Replaces { close_old } => {
+                if let Some(old) = cur.as_ref().filter(|_| close_old) {
+                    old.conn.kill(Kill::Superseded);
+                }
             }
         }
         let came_up = cur.is_none();

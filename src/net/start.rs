@@ -136,7 +136,7 @@ fn start_with(
             .or_else(|| cfg.peer_address(&n))
             .ok_or_else(|| std::io::Error::other(format!("no peer address for neighbour {n}")))?;
         // Exactly one side owns each link: the lexically smaller name.
-        let we_own = *spec.name < *n;
+        let we_own = crate::owner::owns(&spec.name, &n);
         peers.push(Arc::new(PeerLink::new(
             n.as_str().into(),
             index,

@@ -22,5 +22,6 @@ mod places;
 mod ports;
 mod procs;
 mod props;
+mod sim;
 mod support;
 mod tls;
