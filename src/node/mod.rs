@@ -183,9 +183,9 @@ impl Node {
     ///
     /// The copies go to every neighbour that is not the update's source, is not named in the
     /// seen list it came with, and is up now (`up`: nothing queues for a link that is down; it
-    /// catches up when it comes back). The seen list sent on is the one it came with, plus this
-    /// server and every neighbour it goes to, at most [`MAX_SEEN`] names: a receiver forwards
-    /// to none of them. A shorter list only costs copies, never a miss. Should a copy be lost
+    /// catches up when it comes back). The seen list sent on is this server and every neighbour
+    /// it goes to, then the one it came with, at most [`MAX_SEEN`] names (the oldest are
+    /// dropped): a receiver forwards to none of them. A shorter list only costs copies, never a miss. Should a copy be lost
     /// with its connection, the periodic resync of every link (and the one a server asks of
     /// its other links when it loses one) brings the update back.
     pub fn forward(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
@@ -212,14 +212,16 @@ impl Node {
                 count += 1;
             }
         };
-        for n in flood.seen.split(|&b| b == b',') {
-            add(n, &mut out);
-        }
+        // Newest first: this server and its targets are the names most likely to be the
+        // receiver's neighbours; when the list is full, the names dropped are the oldest.
         if !named(&self.name) {
             add(self.name.as_bytes(), &mut out);
         }
         for &i in &targets {
             add(self.neighbours[i].as_bytes(), &mut out);
+        }
+        for n in flood.seen.split(|&b| b == b',') {
+            add(n, &mut out);
         }
         (targets, out.into())
     }

@@ -193,10 +193,11 @@ fn the_seen_list_skips_servers_already_sent_and_grows_as_the_update_travels() {
         from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 10", "Bona,Jaquez"),
         "applied, flood to [] seen Bona,Jaquez"
     );
-    // Sent only to Clark so far: Jaquez gets it, told that Bona, Clark and Jaquez have it.
+    // Sent only to Clark so far: Jaquez gets it, told that Jaquez, Bona and Clark have it
+    // (the names this server adds come first).
     assert_eq!(
         from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 11", "Bona,Clark"),
-        "applied, flood to [1] seen Bona,Clark,Jaquez"
+        "applied, flood to [1] seen Jaquez,Bona,Clark"
     );
     // A link that is down gets no copy and is not named (it catches up when it comes back).
     let Outcome::Accepted(e) = n.client_line(
@@ -208,13 +209,15 @@ fn the_seen_list_skips_servers_already_sent_and_grows_as_the_update_travels() {
     };
     let (to, seen) = n.forward(&e.flood, |i| i == 1);
     assert_eq!((to, &*seen), (vec![1], &b"Clark,Jaquez"[..]));
-    // At most MAX_SEEN names travel: a shorter list only costs copies.
+    // At most MAX_SEEN names travel: a shorter list only costs copies. The names this server
+    // adds (itself, Jaquez) are kept; the oldest ones it was given are dropped.
     let many: Vec<String> = (0..crate::wire::MAX_SEEN)
         .map(|i| format!("S{i}"))
         .collect();
     let out = from_seen(&n, 0, "AT Bona +0.100000000 kiwi +1+1 12", &many.join(","));
+    let kept = many[..crate::wire::MAX_SEEN - 2].join(",");
     assert_eq!(
         out,
-        format!("applied, flood to [1] seen {}", many.join(","))
+        format!("applied, flood to [1] seen Clark,Jaquez,{kept}")
     );
 }
