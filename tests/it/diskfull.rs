@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::ops::{p, solo, Run};
+use crate::ops::{solo, solo_args, Run};
 use crate::procs::{held, wait_listening};
 use crate::support::*;
 
@@ -68,15 +68,7 @@ fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_s
     };
     let (cfg, addr): (PathBuf, SocketAddr) = solo(dir.path(), "");
     let (logs, data) = (tmpfs.0.join("logs"), tmpfs.0.join("data"));
-    let args = [
-        "Solo",
-        "--config",
-        p(&cfg),
-        "--log-dir",
-        p(&logs),
-        "--data-dir",
-        p(&data),
-    ];
+    let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "full", &args);
     wait_listening(addr);
     let filler = tmpfs.0.join("filler");
@@ -138,15 +130,7 @@ fn under_fsync_always_an_update_that_cannot_be_made_durable_is_not_acknowledged(
     let (cfg, addr) = solo(dir.path(), "store: (fsync: Always)");
     // The log files elsewhere: only the data folder fills up.
     let (logs, data) = (dir.path().join("logs"), tmpfs.0.join("data"));
-    let args = [
-        "Solo",
-        "--config",
-        p(&cfg),
-        "--log-dir",
-        p(&logs),
-        "--data-dir",
-        p(&data),
-    ];
+    let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "always", &args);
     wait_listening(addr);
     // Filled while the log is still empty: its first record needs a page the disk has not

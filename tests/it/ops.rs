@@ -107,6 +107,23 @@ pub fn solo(dir: &Path, extra: &str) -> (PathBuf, SocketAddr) {
     (cfg, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// `herd run` arguments for `Solo`: its config, its log folder, its data folder (or
+/// `--no-data`), then `extra`.
+pub fn solo_args<'a>(
+    cfg: &'a Path,
+    logs: &'a Path,
+    data: Option<&'a Path>,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["Solo", "--config", p(cfg), "--log-dir", p(logs)];
+    match data {
+        Some(d) => args.extend(["--data-dir", p(d)]),
+        None => args.push("--no-data"),
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
@@ -295,18 +312,7 @@ fn logs_rotate_at_their_size_keeping_the_files_asked() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, addr) = solo(dir.path(), "log: (max_bytes: 4096, keep: 2)");
     let logs = dir.path().join("logs");
-    let _s = Run::start(
-        dir.path(),
-        "solo",
-        &[
-            "Solo",
-            "--config",
-            p(&cfg),
-            "--log-dir",
-            p(&logs),
-            "--no-data",
-        ],
-    );
+    let _s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
     wait_listening(addr);
     let mut input = String::new();
     for i in 0..100 {
@@ -338,18 +344,7 @@ fn sighup_after_a_rename_writes_to_a_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, addr) = solo(dir.path(), "log: (max_bytes: 0)");
     let logs = dir.path().join("logs");
-    let s = Run::start(
-        dir.path(),
-        "solo",
-        &[
-            "Solo",
-            "--config",
-            p(&cfg),
-            "--log-dir",
-            p(&logs),
-            "--no-data",
-        ],
-    );
+    let s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
     wait_listening(addr);
     let log = logs.join("Solo.log");
     let moved = logs.join("Solo.log.moved");
@@ -387,15 +382,7 @@ fn a_second_process_for_the_same_folder_is_refused_and_leaves_it_byte_for_byte_u
     let (cfg, addr) = solo(dir.path(), "");
     let data = dir.path().join("data");
     let logs = dir.path().join("logs");
-    let args = [
-        "Solo",
-        "--config",
-        p(&cfg),
-        "--log-dir",
-        p(&logs),
-        "--data-dir",
-        p(&data),
-    ];
+    let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let first = Run::start(dir.path(), "first", &args);
     wait_listening(addr);
     let mut acked = Vec::new();
@@ -434,15 +421,7 @@ fn kill_9_leaves_no_lock_that_blocks_the_restart() {
     let (cfg, addr) = solo(dir.path(), "");
     let data = dir.path().join("data");
     let logs = dir.path().join("logs");
-    let args = [
-        "Solo",
-        "--config",
-        p(&cfg),
-        "--log-dir",
-        p(&logs),
-        "--data-dir",
-        p(&data),
-    ];
+    let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "one", &args);
     wait_listening(addr);
     let at = try_iamat(addr, "survivor", "1700000000.5").expect("acked");
@@ -536,16 +515,7 @@ fn bench_against_a_target_says_what_it_writes_and_read_only_writes_one_client_pe
     let _s = Run::start(
         dir.path(),
         "solo",
-        &[
-            "Solo",
-            "--config",
-            p(&cfg),
-            "--log-dir",
-            p(&logs),
-            "--no-data",
-            "--metrics",
-            &m,
-        ],
+        &solo_args(&cfg, &logs, None, &["--metrics", &m]),
     );
     wait_listening(addr);
     wait_listening(metrics);
