@@ -1,22 +1,15 @@
 //! The real binary as processes: five `herd run` on free loopback ports, driven the grader way
 //! (one command per connection, half-close, read to EOF), stopped with SIGTERM.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::procs::free_ports;
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_herd");
-
-/// Five free loopback ports (bound then released; a collision would only fail the test).
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
 
 /// A copy of the 2023 herd with clients on `ports[..5]` and links on `ports[5..]`, with fast
 /// timings and optional extra RON fields.

@@ -21,14 +21,50 @@ pub const LINKS: [(&str, &str); 6] = [
     ("Bona", "Bailey"),
 ];
 
-/// Free loopback ports (bound then released; a collision would only fail the test).
+/// `n` distinct loopback ports that stay this test's while its servers are down and restarted.
+///
+/// A port from `bind(0)` is only free at the moment it is read: a test that kills a server and
+/// starts it again leaves its ports free in between, and the kernel may hand them to another
+/// test's `bind(0)` (a fake neighbour that never answers took a killed server's port once, and
+/// the restarted server could not listen). So the ports come from below the kernel's ephemeral
+/// range, which `bind(0)` and outgoing connections never use, through a counter every test in
+/// this process shares, each one checked free as it is handed out; the start is spread by the
+/// process id so that two test runs at once rarely try the same ports.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 10_000;
+    let low = ephemeral_low();
+    if low < BASE + 1_000 {
+        // No room below the ephemeral range: fall back to ports the kernel picks.
+        let ls: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        return ls
+            .iter()
+            .map(|l| l.local_addr().expect("addr").port())
+            .collect();
+    }
+    let span = low - BASE;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let k = NEXT.fetch_add(1, SeqCst);
+        assert!(k < span, "no free loopback port left below {low}");
+        let port = (BASE + (start + k) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            out.push(port);
+        }
+    }
+    out
+}
+
+/// The first port of the kernel's ephemeral range (32768 where it cannot be read).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// The 2023 herd's RON with clients on `hosts[i]:ports[i]` and links on
