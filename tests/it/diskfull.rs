@@ -44,6 +44,21 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A 512 KiB tmpfs under `dir`; where it cannot be mounted, a failure under CI and a SKIPPED
+/// line for `test` elsewhere (`None`).
+fn small_disk(dir: &Path, test: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(&dir.join("small"), "512k") {
+        Ok(t) => Some(t),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the disk-full test must run under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED {test}: {why}");
+            None
+        }
+    }
+}
+
 /// Fills the file system of `dir` with `filler` until it refuses a byte.
 fn fill(filler: &Path) {
     let mut f = std::fs::File::create(filler).expect("filler");
@@ -56,15 +71,8 @@ fn fill(filler: &Path) {
 #[test]
 fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let tmpfs = match Tmpfs::mount(&dir.path().join("small"), "512k") {
-        Ok(t) => t,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the disk-full test must run under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED a_full_disk_keeps_the_server_answering...: {why}");
-            return;
-        }
+    let Some(tmpfs) = small_disk(dir.path(), "a_full_disk_keeps_the_server_answering...") else {
+        return;
     };
     let (cfg, addr): (PathBuf, SocketAddr) = solo(dir.path(), "");
     let (logs, data) = (tmpfs.0.join("logs"), tmpfs.0.join("data"));
@@ -117,15 +125,8 @@ fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_s
 #[test]
 fn under_fsync_always_an_update_that_cannot_be_made_durable_is_not_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let tmpfs = match Tmpfs::mount(&dir.path().join("small"), "512k") {
-        Ok(t) => t,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("the disk-full test must run under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED under_fsync_always_...: {why}");
-            return;
-        }
+    let Some(tmpfs) = small_disk(dir.path(), "under_fsync_always_...") else {
+        return;
     };
     let (cfg, addr) = solo(dir.path(), "store: (fsync: Always)");
     // The log files elsewhere: only the data folder fills up.
