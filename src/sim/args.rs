@@ -309,15 +309,21 @@ impl Options {
         }
         if self.crashes > 0 {
             parts.push(format!(
-                "{} crashes ({}% power losses, {}% restarts without data) down {:.1} s",
+                "{} {} ({}% power losses, {}% restarts without data) down {:.1} s",
                 self.crashes,
+                if self.crashes == 1 {
+                    "crash"
+                } else {
+                    "crashes"
+                },
                 self.power * 100.0,
                 self.wipe * 100.0,
                 self.downtime.as_secs_f64()
             ));
         }
         if self.resets > 0 {
-            parts.push(format!("{} connection resets", self.resets));
+            let noun = if self.resets == 1 { "reset" } else { "resets" };
+            parts.push(format!("{} connection {noun}", self.resets));
         }
         let data = if self.data {
             "data folders"
