@@ -51,6 +51,19 @@ pub fn log_target(name: &str) -> String {
     format!("herd[{name}]")
 }
 
+/// The target of records meant for the log files only: the reason a process stops with an
+/// error, which the process also prints on stderr itself (so the terminal logger skips it).
+const FILES_ONLY: &str = "herd::exit";
+
+/// Writes why the process is stopping to its log files (not to stderr, where `main` prints it),
+/// so an operator who reads only the files sees why a daemon exited. Call while the
+/// [`LogGuard`] is alive: dropping it flushes the line.
+pub fn exit_error(msg: &str) {
+    for line in msg.lines() {
+        log::error!(target: FILES_ONLY, "stopping: {line}");
+    }
+}
+
 /// How often a failing file may report to stderr.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -435,7 +448,10 @@ pub fn init(setup: &LogSetup<'_>) -> Result<LogGuard, String> {
     }
     STDERR.store(setup.stderr, Relaxed);
     if setup.stderr {
-        let cfg = base().set_target_level(LevelFilter::Error).build();
+        let cfg = base()
+            .set_target_level(LevelFilter::Error)
+            .add_filter_ignore_str(FILES_ONLY)
+            .build();
         loggers.push(TermLogger::new(
             LevelFilter::Warn,
             cfg,

@@ -338,6 +338,21 @@ fn run(
         stderr: !console,
         rotation: rotation(&cfg),
     })?;
+    // From here on, a reason to stop goes to the log file too: a daemon's operator may read
+    // only that.
+    serve(name, cfg, &dir, addr, peer, metrics, console).inspect_err(|e| logging::exit_error(e))
+}
+
+/// `herd run` once its logs are open.
+fn serve(
+    name: &str,
+    cfg: Config,
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+    metrics: Option<std::net::SocketAddr>,
+    console: bool,
+) -> Result<(), String> {
     let places = places::build(&cfg.places)?;
     let signals = herd::signals::listen()?;
     let data_text = match &cfg.store.dir {
@@ -413,6 +428,34 @@ fn demo(
         stderr: false,
         rotation: rotation(&cfg),
     })?;
+    let report = demo_herd(cfg, headless, ephemeral, &dir, opts);
+    if let Err(e) = &report {
+        logging::exit_error(e);
+    }
+    // The logs are flushed before the report is printed: a reader that stops reading early
+    // (`| head`) ends the process at the print.
+    drop(logs);
+    match report? {
+        Some(r) => {
+            herd::out::print(&r.text)?;
+            if r.converged {
+                Ok(())
+            } else {
+                Err("the herd did not converge".into())
+            }
+        }
+        None => Ok(()),
+    }
+}
+
+/// `herd demo` once its logs are open: the report when headless.
+fn demo_herd(
+    cfg: Config,
+    headless: bool,
+    ephemeral: bool,
+    dir: &Path,
+    opts: &herd::demo::Options,
+) -> Result<Option<herd::demo::Report>, String> {
     let places = places::build(&cfg.places)?;
     let signals = herd::signals::listen()?;
     let report = rt::block_on(async move {
@@ -451,18 +494,5 @@ fn demo(
         herd.shutdown().await;
         Ok::<_, String>(report)
     })?;
-    // The logs are flushed before the report is printed: a reader that stops reading early
-    // (`| head`) ends the process at the print.
-    drop(logs);
-    match report {
-        Some(r) => {
-            herd::out::print(&r.text)?;
-            if r.converged {
-                Ok(())
-            } else {
-                Err("the herd did not converge".into())
-            }
-        }
-        None => Ok(()),
-    }
+    Ok(report)
 }

@@ -242,6 +242,38 @@ fn run_bin(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn a_server_that_cannot_start_says_why_on_stderr_once_and_in_its_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(10);
+    let cfg = write_config(dir.path(), &ports, "");
+    // Something else holds Clark's client port.
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", ports[3])).unwrap();
+    let logs = dir.path().join("logs");
+    let (code, _, err) = run_bin(&[
+        "run",
+        "Clark",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--log-dir",
+        logs.to_str().unwrap(),
+        "--no-data",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let why = format!("cannot listen for clients on 127.0.0.1:{}", ports[3]);
+    assert_eq!(err.matches(&why).count(), 1, "said once on stderr: {err}");
+    assert!(
+        err.starts_with("herd: error: Clark cannot start: "),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(logs.join("Clark.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("[ERROR] stopping: Clark cannot start: ") && l.contains(&why)),
+        "the log file says why the daemon stopped: {log:?}"
+    );
+}
+
+#[test]
 fn bad_configs_name_the_file_the_field_and_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
