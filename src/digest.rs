@@ -16,7 +16,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::state::Update;
+use crate::state::{Hashed, Update};
 
 /// Clients per bucket the sender aims for. Smaller buckets cost more summary bytes when the
 /// tables agree; larger ones cost more entries sent for each client that differs.
@@ -42,10 +42,24 @@ pub fn bits_for(clients: usize) -> u8 {
 
 /// The bucket of `client` among `2^bits`.
 pub fn bucket_of(client: &[u8], bits: u8) -> usize {
+    bucket_of_hash(hash64(client), bits)
+}
+
+/// The bucket among `2^bits` of a client whose [`hash64`] is `h`.
+fn bucket_of_hash(h: u64, bits: u8) -> usize {
     if bits == 0 {
         return 0;
     }
-    (hash64(client) >> (64 - u32::from(bits.min(MAX_BITS)))) as usize
+    (h >> (64 - u32::from(bits.min(MAX_BITS)))) as usize
+}
+
+/// `update` with its hashes computed (a table keeps them instead: [`crate::state::LocationTable::hashed`]).
+pub fn hashed(update: Update) -> Hashed {
+    Hashed {
+        client: hash64(&update.client),
+        at: hash64(&update.at),
+        update,
+    }
 }
 
 /// One table's digest at one granularity.
@@ -60,10 +74,15 @@ pub struct Digest {
 impl Digest {
     /// The digest of `updates` with `2^bits` buckets.
     pub fn of<'a>(updates: impl Iterator<Item = &'a Update>, bits: u8) -> Digest {
+        Digest::of_hashes(updates.map(|u| (hash64(&u.client), hash64(&u.at))), bits)
+    }
+
+    /// The digest with `2^bits` buckets of entries given as (client hash, AT-line hash).
+    pub fn of_hashes(hashes: impl Iterator<Item = (u64, u64)>, bits: u8) -> Digest {
         let bits = bits.min(MAX_BITS);
         let mut buckets = vec![0u64; 1 << bits];
-        for u in updates {
-            buckets[bucket_of(&u.client, bits)] ^= hash64(&u.at);
+        for (client, at) in hashes {
+            buckets[bucket_of_hash(client, bits)] ^= at;
         }
         Digest { bits, buckets }
     }
@@ -95,14 +114,19 @@ pub struct Reconcile {
 impl Reconcile {
     /// Groups `updates` into `2^bits` buckets.
     pub fn new(updates: impl Iterator<Item = Update>, bits: u8) -> Reconcile {
+        Reconcile::of_hashed(updates.map(hashed), bits)
+    }
+
+    /// Groups `entries`, whose hashes are known, into `2^bits` buckets.
+    pub fn of_hashed(entries: impl Iterator<Item = Hashed>, bits: u8) -> Reconcile {
         let bits = bits.min(MAX_BITS);
         let n = 1usize << bits;
         let mut groups: Vec<Vec<Update>> = vec![Vec::new(); n];
         let mut hashes = vec![0u64; n];
-        for u in updates {
-            let b = bucket_of(&u.client, bits);
-            hashes[b] ^= hash64(&u.at);
-            groups[b].push(u);
+        for e in entries {
+            let b = bucket_of_hash(e.client, bits);
+            hashes[b] ^= e.at;
+            groups[b].push(e.update);
         }
         Reconcile {
             bits,
@@ -237,6 +261,36 @@ mod tests {
             &*a.get(b"c11").unwrap().at,
             b"AT B +0.000000000 c11 +1+1 10"
         );
+    }
+
+    #[test]
+    fn a_tables_kept_hashes_follow_its_entries() {
+        let old: Vec<Update> = (0..300).map(|i| u(&format!("c{i}"), 10, "A")).collect();
+        let mut t = table(&old);
+        let bits = bits_for(t.len());
+        let plain = |t: &LocationTable| Digest::of(t.updates(), bits);
+        // The first summary computes and keeps every entry's hashes.
+        assert_eq!(Digest::of_hashes(t.hashes(hash64), bits), plain(&t));
+        let before = plain(&t);
+        // Newer reports for a third of the clients replace entries that kept theirs; a report
+        // for a new client adds one that has none yet.
+        for i in 0..100 {
+            assert!(t.apply(&u(&format!("c{i}"), 11, "B")).changed());
+        }
+        assert!(t.apply(&u("late", 1, "B")).changed());
+        let after = Digest::of_hashes(t.hashes(hash64), bits);
+        assert_eq!(after, plain(&t));
+        assert_ne!(after, before);
+        // The copy with hashes regroups to the same digest: nothing differs, nothing is sent.
+        let mut r = Reconcile::of_hashed(t.hashed(hash64).into_iter(), bits);
+        let mut sent = 0;
+        r.compare(0, &after.buckets, |_| sent += 1);
+        assert_eq!(sent, 0);
+        assert!(r.done());
+        // Against the old digest, the changed buckets differ and send their entries.
+        let mut r = Reconcile::of_hashed(t.hashed(hash64).into_iter(), bits);
+        r.compare(0, &before.buckets, |_| sent += 1);
+        assert!(sent >= 100, "{sent}");
     }
 
     #[test]

@@ -65,9 +65,29 @@ impl Applied {
 pub struct LocationTable {
     /// Client ID -> newest update. foldhash, seeded at random per process: several times
     /// faster than SipHash on short keys, and its seed keeps clients from choosing collisions.
-    map: foldhash::HashMap<Arc<[u8]>, Update>,
+    map: foldhash::HashMap<Arc<[u8]>, Entry>,
     /// Most clients kept; bounds memory.
     max_clients: usize,
+}
+
+/// A table entry: the update and, once a catch-up digest needed them, the hashes of its client
+/// ID and AT line (0: not computed yet; a true hash of 0 is merely computed again).
+#[derive(Debug)]
+struct Entry {
+    update: Update,
+    client_hash: u64,
+    at_hash: u64,
+}
+
+/// An update with the hashes of its client ID and its AT line (see [`crate::digest`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hashed {
+    /// The update.
+    pub update: Update,
+    /// The hash of `update.client`.
+    pub client: u64,
+    /// The hash of `update.at`.
+    pub at: u64,
 }
 
 impl LocationTable {
@@ -83,14 +103,21 @@ impl LocationTable {
     pub fn apply(&mut self, update: &Update) -> Applied {
         let full = self.map.len() >= self.max_clients;
         match self.map.get_mut(&update.client) {
-            Some(held) if update.is_newer_than(held) => {
-                *held = update.clone();
+            Some(held) if update.is_newer_than(&held.update) => {
+                held.update = update.clone();
+                // Same client, same client hash; a new AT line.
+                held.at_hash = 0;
                 Applied::Replaced
             }
             Some(_) => Applied::Stale,
             None if full => Applied::Full,
             None => {
-                self.map.insert(update.client.clone(), update.clone());
+                let entry = Entry {
+                    update: update.clone(),
+                    client_hash: 0,
+                    at_hash: 0,
+                };
+                self.map.insert(update.client.clone(), entry);
                 Applied::Inserted
             }
         }
@@ -98,7 +125,7 @@ impl LocationTable {
 
     /// The newest update for `client`.
     pub fn get(&self, client: &[u8]) -> Option<&Update> {
-        self.map.get(client)
+        self.map.get(client).map(|e| &e.update)
     }
 
     /// Number of clients known.
@@ -113,8 +140,41 @@ impl LocationTable {
 
     /// Every update held, in no particular order.
     pub fn updates(&self) -> impl Iterator<Item = &Update> {
-        self.map.values()
+        self.map.values().map(|e| &e.update)
     }
+
+    /// Every entry's client and AT-line hashes by `hash`, each computed once per entry and
+    /// kept: a table summarised every resync hashes only what changed since the last one.
+    /// `hash` must be the same function at every call.
+    pub fn hashes(&mut self, hash: fn(&[u8]) -> u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.map.values_mut().map(move |e| remember(e, hash))
+    }
+
+    /// Every update with its hashes (as [`LocationTable::hashes`]), copied out.
+    pub fn hashed(&mut self, hash: fn(&[u8]) -> u64) -> Vec<Hashed> {
+        self.map
+            .values_mut()
+            .map(|e| {
+                let (client, at) = remember(e, hash);
+                Hashed {
+                    update: e.update.clone(),
+                    client,
+                    at,
+                }
+            })
+            .collect()
+    }
+}
+
+/// An entry's hashes, computed the first time.
+fn remember(e: &mut Entry, hash: fn(&[u8]) -> u64) -> (u64, u64) {
+    if e.client_hash == 0 {
+        e.client_hash = hash(&e.update.client);
+    }
+    if e.at_hash == 0 {
+        e.at_hash = hash(&e.update.at);
+    }
+    (e.client_hash, e.at_hash)
 }
 
 /// The neighbours an update goes to: every neighbour but the one it came from.

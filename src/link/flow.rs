@@ -37,7 +37,7 @@ impl Session {
         // A summary starts at bucket 0: each one is compared with the table as it is then.
         let r = match &mut self.reconcile {
             Some(r) if r.bits == bits && first != 0 => r,
-            slot => slot.insert(Reconcile::new(host.snapshot().into_iter(), bits)),
+            slot => slot.insert(Reconcile::of_hashed(host.snapshot().into_iter(), bits)),
         };
         let mut queued = 0usize;
         let catch_up = &mut self.catch_up;

@@ -74,8 +74,8 @@ pub trait Host {
     /// An UPDATE arrived: its AT line, and the servers it says were sent it already (`seen`,
     /// comma-separated names); `Err(reason)` if it is malformed (the link ends).
     fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String>;
-    /// Every update held now, to compare with the neighbour's summary.
-    fn snapshot(&mut self) -> Vec<crate::state::Update>;
+    /// Every update held now with its digest hashes, to compare with the neighbour's summary.
+    fn snapshot(&mut self) -> Vec<crate::state::Hashed>;
     /// The summary of the table now, for a periodic or requested resync.
     fn summary(&mut self) -> Digest;
     /// At most `max` flooded updates waiting for this neighbour.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::digest::{bits_for, Digest};
 use crate::outbox::{Outgoing, Seen};
-use crate::state::Update;
+use crate::state::{Hashed, Update};
 use crate::wire::{Role, Transcript};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -79,9 +79,13 @@ impl Host for Rec {
         self.summaries += 1;
         Digest::of(self.table.iter(), bits_for(self.table.len()))
     }
-    fn snapshot(&mut self) -> Vec<Update> {
+    fn snapshot(&mut self) -> Vec<Hashed> {
         self.snapshots += 1;
-        self.table.clone()
+        self.table
+            .iter()
+            .cloned()
+            .map(crate::digest::hashed)
+            .collect()
     }
     fn take_updates(&mut self, max: usize) -> Vec<Outgoing> {
         let n = self.outbox.len().min(max);

@@ -20,7 +20,7 @@ use crate::events::{Dir, EventKind, LinkState};
 use crate::link::{End, Host, Session};
 use crate::outbox::Outgoing;
 use crate::rt;
-use crate::state::Update;
+use crate::state::Hashed;
 
 /// Rounds of work one poll may do before it lets other tasks run.
 const ROUNDS: usize = 32;
@@ -114,8 +114,8 @@ impl Host for LinkHost<'_> {
         }
     }
 
-    fn snapshot(&mut self) -> Vec<Update> {
-        self.server.node.snapshot()
+    fn snapshot(&mut self) -> Vec<Hashed> {
+        self.server.node.snapshot_hashed()
     }
 
     fn summary(&mut self) -> Digest {

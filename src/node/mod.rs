@@ -11,10 +11,10 @@ pub mod whatsat;
 
 use std::sync::{Arc, Mutex};
 
-use crate::digest::{bits_for, Digest};
+use crate::digest::{bits_for, hash64, Digest};
 use crate::outbox::Seen;
 use crate::protocol::{invalid_reply, parse_command, Command, Invalid, Timestamp};
-use crate::state::{Applied, LocationTable, Update};
+use crate::state::{Applied, Hashed, LocationTable, Update};
 use crate::sync::lock;
 use crate::wire::{self, MAX_SEEN};
 
@@ -248,8 +248,14 @@ impl Node {
 
     /// The table's digest at the granularity its size calls for (catch-up), and its size.
     pub fn summary(&self) -> (usize, Digest) {
-        let t = lock(&self.table);
-        (t.len(), Digest::of(t.updates(), bits_for(t.len())))
+        let mut t = lock(&self.table);
+        let bits = bits_for(t.len());
+        (t.len(), Digest::of_hashes(t.hashes(hash64), bits))
+    }
+
+    /// A copy of the table with each entry's digest hashes (catch-up regroups it).
+    pub fn snapshot_hashed(&self) -> Vec<Hashed> {
+        lock(&self.table).hashed(hash64)
     }
 }
 

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::check::Violation;
-use super::server::{sorted, Server};
+use super::server::Server;
 use super::track::Ctx;
 use crate::digest::Digest;
 use crate::link::{End, Host};
 use crate::node::{FromNeighbour, Node};
 use crate::outbox::Outgoing;
-use crate::state::Update;
+use crate::state::{Hashed, Update};
 
 /// What the simulator remembers of one end of a connection, besides its session.
 #[derive(Debug, Default)]
@@ -162,8 +162,11 @@ impl Host for SimHost<'_> {
         Ok(())
     }
 
-    fn snapshot(&mut self) -> Vec<Update> {
-        sorted(self.server.node.snapshot())
+    fn snapshot(&mut self) -> Vec<Hashed> {
+        // The table's order is its hash map's; the trace must not depend on it.
+        let mut table = self.server.node.snapshot_hashed();
+        table.sort_unstable_by(|a, b| a.update.client.cmp(&b.update.client));
+        table
     }
 
     fn summary(&mut self) -> Digest {
