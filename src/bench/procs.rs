@@ -6,11 +6,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::report::Floods;
-use super::system::TempDir;
+use super::system::{herd_command, TempDir};
 use crate::config::Config;
 
 /// A child process, killed and reaped on drop.
@@ -104,13 +104,8 @@ impl ProcHerd {
         );
         std::fs::write(&cfg, text).map_err(|e| format!("cannot write {}: {e}", cfg.display()))?;
         let spawn = |args: &[&str]| -> Result<Proc, String> {
-            Command::new(bin)
+            herd_command(bin)
                 .args(args)
-                .env_remove("GOOGLE_PLACES_API_KEY")
-                .env_remove("HERD_SECRET")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
                 .spawn()
                 .map(Proc)
                 .map_err(|e| format!("cannot run {}: {e}", bin.display()))

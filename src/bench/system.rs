@@ -57,6 +57,18 @@ fn free_addr() -> Result<SocketAddr, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
+/// A command running the herd binary `bin` as a benchmark wants it: no Places key and no
+/// secret from the caller's environment, no terminal.
+pub fn herd_command(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("GOOGLE_PLACES_API_KEY")
+        .env_remove("HERD_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 /// Spawns `herd run Bench` on a free port; returns it and the spawn instant.
 fn spawn(bin: &Path, dir: &Path, max_connections: usize) -> Result<(Server, Instant), String> {
     let addr = free_addr()?;
@@ -67,7 +79,7 @@ fn spawn(bin: &Path, dir: &Path, max_connections: usize) -> Result<(Server, Inst
     );
     std::fs::write(&cfg, text).map_err(|e| format!("cannot write {}: {e}", cfg.display()))?;
     let started = Instant::now();
-    let child = Command::new(bin)
+    let child = herd_command(bin)
         .args(["run", "Bench", "--config"])
         .arg(&cfg)
         .arg("--log-dir")
@@ -76,11 +88,6 @@ fn spawn(bin: &Path, dir: &Path, max_connections: usize) -> Result<(Server, Inst
         // folder's lock is free.
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .env_remove("GOOGLE_PLACES_API_KEY")
-        .env_remove("HERD_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     Ok((Server { child, addr }, started))
