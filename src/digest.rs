@@ -72,7 +72,9 @@ pub struct Digest {
 }
 
 impl Digest {
-    /// The digest of `updates` with `2^bits` buckets.
+    /// The digest of `updates` with `2^bits` buckets, hashing every one (the tests' reference;
+    /// a server uses the hashes its table keeps: [`Digest::of_hashes`]).
+    #[cfg(test)]
     pub fn of<'a>(updates: impl Iterator<Item = &'a Update>, bits: u8) -> Digest {
         Digest::of_hashes(updates.map(|u| (hash64(&u.client), hash64(&u.at))), bits)
     }
@@ -112,7 +114,9 @@ pub struct Reconcile {
 }
 
 impl Reconcile {
-    /// Groups `updates` into `2^bits` buckets.
+    /// Groups `updates` into `2^bits` buckets, hashing every one (the tests' reference; a
+    /// server uses the hashes its table keeps: [`Reconcile::of_hashed`]).
+    #[cfg(test)]
     pub fn new(updates: impl Iterator<Item = Update>, bits: u8) -> Reconcile {
         Reconcile::of_hashed(updates.map(hashed), bits)
     }
