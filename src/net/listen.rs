@@ -59,13 +59,11 @@ pub(super) async fn accept_loop(
                             );
                             continue;
                         }
-                        rt::spawn(accept_link(
-                            server.clone(),
-                            stream,
-                            addr,
-                            tls.clone(),
-                            tasks.clone(),
-                        ));
+                        // With the server's other links (see `rt::spawn_together`).
+                        rt::spawn_together(
+                            server.incarnation,
+                            accept_link(server.clone(), stream, addr, tls.clone(), tasks.clone()),
+                        );
                     }
                 }
             }

@@ -212,12 +212,10 @@ fn start_with(
         tasks.guard(),
     ));
     for p in &server.peers {
-        rt::spawn(dial::keep(
-            server.clone(),
-            p.clone(),
-            tls.clone(),
-            tasks.guard(),
-        ));
+        rt::spawn_together(
+            server.incarnation,
+            dial::keep(server.clone(), p.clone(), tls.clone(), tasks.guard()),
+        );
     }
     if !server.peers.is_empty() {
         rt::spawn(flood_report(server.clone(), tasks.guard()));

@@ -1,4 +1,6 @@
 //! async-std behind the seam (the default; discontinued upstream, see RUSTSEC-2025-0052).
+//! Sockets, timers, the blocking pool and `block_on` are async-std's; spawned tasks run on
+//! [`super::pool`], per-thread executors of the crates async-std is built on.
 
 use std::future::Future;
 use std::time::Duration;
@@ -7,9 +9,12 @@ pub use async_std::net::{TcpListener, TcpStream};
 
 pub const NAME: &str = "async-std";
 
-pub fn spawn<F: Future<Output = ()> + Send + 'static>(fut: F) {
-    // The JoinHandle detaches on drop.
-    drop(async_std::task::spawn(fut));
+pub fn spawn<F: Future<Output = ()> + Send + 'static>(group: Option<u64>, fut: F) {
+    if let Err(fut) = super::pool::spawn(group, fut) {
+        // Not one worker thread could start: async-std's own pool (its JoinHandle detaches
+        // on drop).
+        drop(async_std::task::spawn(fut));
+    }
 }
 
 pub async fn sleep(d: Duration) {
@@ -32,8 +37,7 @@ pub async fn yield_now() {
     async_std::task::yield_now().await
 }
 
-/// Sets the number of worker threads; call before the runtime is first used.
+/// Sets the number of worker threads; call before the first spawn.
 pub fn set_threads(n: usize) {
-    // Read once, when async-std's global executor starts.
-    std::env::set_var("ASYNC_STD_THREAD_COUNT", n.to_string());
+    super::pool::set_threads(n);
 }

@@ -14,6 +14,8 @@ use futures::future::{self, Either};
 mod async_std_rt;
 #[cfg(all(feature = "rt-async-std", not(feature = "rt-smol")))]
 use async_std_rt as imp;
+#[cfg(all(feature = "rt-async-std", not(feature = "rt-smol")))]
+mod pool;
 
 #[cfg(feature = "rt-smol")]
 mod smol_rt;
@@ -39,7 +41,18 @@ pub fn spawn<F>(fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    imp::spawn(fut)
+    imp::spawn(None, fut)
+}
+
+/// Runs `fut` in the background on the worker thread that `group` stands for, beside every
+/// other task spawned with the same group: tasks that wake each other at every event (a
+/// server's links, where an update read on one is queued on all the others) then wake no
+/// other thread. With smol, whose threads share one executor, it is [`spawn`].
+pub fn spawn_together<F>(group: u64, fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    imp::spawn(Some(group), fut)
 }
 
 /// Waits for `d` without blocking a thread.

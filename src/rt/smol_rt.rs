@@ -7,7 +7,8 @@ pub use smol::net::{TcpListener, TcpStream};
 
 pub const NAME: &str = "smol";
 
-pub fn spawn<F: Future<Output = ()> + Send + 'static>(fut: F) {
+/// smol's threads share one executor, so a group places nothing.
+pub fn spawn<F: Future<Output = ()> + Send + 'static>(_group: Option<u64>, fut: F) {
     smol::spawn(fut).detach();
 }
 
