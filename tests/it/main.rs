@@ -12,6 +12,7 @@ mod console;
 mod deploy;
 mod diskfull;
 mod durability;
+mod fairness;
 mod faults;
 mod herd;
 mod hosts;
