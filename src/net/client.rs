@@ -24,9 +24,6 @@ use crate::logging::Bytes;
 use crate::node::Outcome;
 use crate::protocol::{invalid_reply, Timestamp};
 
-/// Reads a connection's task makes before it lets the other tasks of its thread run.
-pub(super) const YIELD_EVERY: u32 = 32;
-
 /// Why a connection ended.
 enum End {
     /// The client half-closed or closed.
@@ -101,14 +98,10 @@ impl Conn<'_> {
         let mut timer = std::pin::pin!(rt::sleep(idle));
         // When the incomplete line now buffered began (slowloris guard).
         let mut partial_since: Option<Instant> = None;
-        let mut rounds: u32 = 0;
+        // A client whose socket always has another command would never let this task wait.
+        let mut budget = rt::Budget::new(32);
         loop {
-            // A client whose socket always has another command would never let this task
-            // wait, and nothing steals the other tasks of its thread: make room now and then.
-            rounds = rounds.wrapping_add(1);
-            if rounds.is_multiple_of(YIELD_EVERY) {
-                rt::yield_now().await;
-            }
+            budget.spend().await;
             let mut got_line = false;
             while let Some(framed) = reader.next_line() {
                 got_line = true;

@@ -31,14 +31,10 @@ pub(super) async fn accept_loop(
     tasks: TaskGuard,
 ) {
     let mut backoff = Duration::from_millis(5);
-    let mut accepts: u32 = 0;
+    // A storm of connects keeps `accept` ready.
+    let mut budget = rt::Budget::new(32);
     loop {
-        // A storm of connects keeps `accept` ready; nothing steals the other tasks of this
-        // thread (the clients just placed here among them), so make room now and then.
-        accepts = accepts.wrapping_add(1);
-        if accepts.is_multiple_of(client::YIELD_EVERY) {
-            rt::yield_now().await;
-        }
+        budget.spend().await;
         let Some(accepted) = server.stop.until(listener.accept()).await else {
             break;
         };

@@ -118,6 +118,32 @@ pub async fn yield_now() {
     imp::yield_now().await
 }
 
+/// A loop's allowance of rounds before it lets the other tasks of its thread run. A loop over a
+/// socket that always has more (a pipelining client, a storm of connects) never has to wait,
+/// and on the async-std build nothing steals the tasks that share its thread.
+pub struct Budget {
+    /// Rounds left before the next yield.
+    left: u32,
+    /// Rounds between yields.
+    every: u32,
+}
+
+impl Budget {
+    /// A yield every `every` rounds.
+    pub const fn new(every: u32) -> Budget {
+        Budget { left: every, every }
+    }
+
+    /// Counts one round; every `every`-th one yields first.
+    pub async fn spend(&mut self) {
+        self.left = self.left.saturating_sub(1);
+        if self.left == 0 {
+            self.left = self.every.max(1);
+            yield_now().await;
+        }
+    }
+}
+
 /// Runs `fut` for at most `d`; `None` when the time ran out first.
 pub async fn timeout<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);

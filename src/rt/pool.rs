@@ -13,9 +13,9 @@
 //! sockets and timers are async-std's as before.
 //!
 //! What it gives up: work stealing. A task stays on its thread, so a task that computes for
-//! long delays the others placed there. The herd's tasks do not: blocking work (files, HTTP)
-//! goes to [`super::spawn_blocking`], and a link or client task yields after a bounded number
-//! of rounds.
+//! long delays the others placed there. The herd's tasks do not: blocking work (Places HTTP,
+//! DNS) goes to [`super::spawn_blocking`], and a link task, a client task and an accept loop
+//! yield after a bounded number of rounds ([`super::Budget`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -30,7 +30,7 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 static POOL: OnceLock<Option<Pool>> = OnceLock::new();
 
 /// Executors, one per running thread.
-pub struct Pool {
+struct Pool {
     executors: Vec<Arc<Executor<'static>>>,
     /// The next executor to place a task on.
     next: AtomicUsize,
