@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ops::{solo, solo_args, Run};
-use crate::procs::{held, wait_listening};
+use crate::procs::held;
 use crate::support::*;
 
 /// A tmpfs mounted for the test; unmounted on drop.
@@ -78,7 +78,7 @@ fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_s
     let (logs, data) = (tmpfs.0.join("logs"), tmpfs.0.join("data"));
     let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "full", &args);
-    wait_listening(addr);
+    s.wait_listening(addr);
     let filler = tmpfs.0.join("filler");
     fill(&filler);
     // Full: every line still gets its one reply, and the server stays up.
@@ -104,8 +104,8 @@ fn a_full_disk_keeps_the_server_answering_and_loses_nothing_acknowledged_after_s
         1,
         "rate-limited: {err}"
     );
-    let _again = Run::start(dir.path(), "again", &args);
-    wait_listening(addr);
+    let mut again = Run::start(dir.path(), "again", &args);
+    again.wait_listening(addr);
     assert_eq!(
         held(addr, &clients),
         Some(acked),
@@ -133,7 +133,7 @@ fn under_fsync_always_an_update_that_cannot_be_made_durable_is_not_acknowledged(
     let (logs, data) = (dir.path().join("logs"), tmpfs.0.join("data"));
     let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "always", &args);
-    wait_listening(addr);
+    s.wait_listening(addr);
     // Filled while the log is still empty: its first record needs a page the disk has not
     // got (an append into a page already allocated would still succeed, and be durable).
     let filler = tmpfs.0.join("filler");
@@ -150,8 +150,8 @@ fn under_fsync_always_an_update_that_cannot_be_made_durable_is_not_acknowledged(
     let log = std::fs::read_to_string(logs.join("Solo.log")).unwrap();
     assert!(log.contains("not acknowledged (fsync Always)"), "{log}");
     // Every acknowledged update survives a restart.
-    let _again = Run::start(dir.path(), "always-again", &args);
-    wait_listening(addr);
+    let mut again = Run::start(dir.path(), "always-again", &args);
+    again.wait_listening(addr);
     assert_eq!(
         held(addr, &["after".into(), "full0".into()]),
         Some(vec![Some(after.trim_end().to_string()), None]),

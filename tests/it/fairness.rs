@@ -4,52 +4,26 @@
 //! the accept loop and every other client.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::procs::{free_ports, path_str, spawn_herd, try_iamat, wait_listening};
+use crate::ops::{solo, solo_args, Run};
+use crate::procs::try_iamat;
 use crate::support::wait_until;
-
-/// Stops and reaps the server even when an assertion fails.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn a_client_that_never_waits_does_not_starve_the_others() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_ports(1)[0];
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let cfg = dir.path().join("solo.ron");
-    std::fs::write(
-        &cfg,
-        format!(
-            "(servers: [(name: \"Solo\", listen: \"{addr}\")], links: [], \
-             places: (provider: Offline), log: (level: \"warn\"))"
-        ),
-    )
-    .expect("write config");
+    // Its own peer port too (`solo` binds it to port 0): a default one (client port + 10000)
+    // can be in the kernel's ephemeral range, taken by another test's connection, and the
+    // server then cannot start.
+    let (cfg, addr) = solo(dir.path(), "log: (level: \"warn\")");
     let logs = dir.path().join("logs");
-    let args = [
-        "run",
-        "Solo",
-        "--config",
-        path_str(&cfg),
-        "--log-dir",
-        path_str(&logs),
-        "--no-data",
-        "--threads",
-        "1",
-    ];
-    let _server = Killed(spawn_herd(&args, None, &[]));
-    wait_listening(addr);
+    let args = solo_args(&cfg, &logs, None, &["--threads", "1"]);
+    let mut server = Run::start(dir.path(), "solo", &args);
+    server.wait_listening(addr);
 
     // The busy client pipelines IAMATs from one thread and drains the replies from another, so
     // its connection always has a command to read and room for the replies. Both stop when told

@@ -77,6 +77,17 @@ impl Run {
         }
     }
 
+    /// Waits (bounded) until `addr` accepts connections; if the process exits first, panics
+    /// with what it wrote to stderr (why it could not start) instead of waiting out the bound.
+    pub fn wait_listening(&mut self, addr: SocketAddr) {
+        wait_until(&format!("{addr} listening"), || {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("herd run exited ({st}) before listening: {}", self.stderr());
+            }
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+    }
+
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
@@ -312,8 +323,8 @@ fn logs_rotate_at_their_size_keeping_the_files_asked() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, addr) = solo(dir.path(), "log: (max_bytes: 4096, keep: 2)");
     let logs = dir.path().join("logs");
-    let _s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
-    wait_listening(addr);
+    let mut s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
+    s.wait_listening(addr);
     let mut input = String::new();
     for i in 0..100 {
         input.push_str(&format!("IAMAT rotate{i} +1+1 1700000000.{i}\n"));
@@ -344,8 +355,8 @@ fn sighup_after_a_rename_writes_to_a_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, addr) = solo(dir.path(), "log: (max_bytes: 0)");
     let logs = dir.path().join("logs");
-    let s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
-    wait_listening(addr);
+    let mut s = Run::start(dir.path(), "solo", &solo_args(&cfg, &logs, None, &[]));
+    s.wait_listening(addr);
     let log = logs.join("Solo.log");
     let moved = logs.join("Solo.log.moved");
     talk_str(addr, "IAMAT before +1+1 1700000000\n");
@@ -383,8 +394,8 @@ fn a_second_process_for_the_same_folder_is_refused_and_leaves_it_byte_for_byte_u
     let data = dir.path().join("data");
     let logs = dir.path().join("logs");
     let args = solo_args(&cfg, &logs, Some(&data), &[]);
-    let first = Run::start(dir.path(), "first", &args);
-    wait_listening(addr);
+    let mut first = Run::start(dir.path(), "first", &args);
+    first.wait_listening(addr);
     let mut acked = Vec::new();
     for i in 0..50 {
         acked
@@ -423,11 +434,11 @@ fn kill_9_leaves_no_lock_that_blocks_the_restart() {
     let logs = dir.path().join("logs");
     let args = solo_args(&cfg, &logs, Some(&data), &[]);
     let mut s = Run::start(dir.path(), "one", &args);
-    wait_listening(addr);
+    s.wait_listening(addr);
     let at = try_iamat(addr, "survivor", "1700000000.5").expect("acked");
     s.kill9();
-    let again = Run::start(dir.path(), "two", &args);
-    wait_listening(addr);
+    let mut again = Run::start(dir.path(), "two", &args);
+    again.wait_listening(addr);
     assert_eq!(
         held(addr, &["survivor".to_string()]),
         Some(vec![Some(at)]),
