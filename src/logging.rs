@@ -489,6 +489,11 @@ mod tests {
         keep: 1,
     };
 
+    /// Held by the tests that call [`reopen`] or that swap a sink's file: a reopen (process-wide)
+    /// makes every sink open its file again by name, which would put back the good file a test
+    /// had swapped for `/dev/full` while the tests run in parallel.
+    static REOPEN_TESTS: Mutex<()> = Mutex::new(());
+
     #[test]
     fn files_rotate_at_their_size_and_keep_as_many_as_asked() {
         let dir = tempfile::tempdir().unwrap();
@@ -520,6 +525,7 @@ mod tests {
             eprintln!("SKIPPED: no /dev/full on this system");
             return;
         };
+        let _serial = lock(&REOPEN_TESTS);
         let dir = tempfile::tempdir().unwrap();
         let sink = Sink::open(dir.path().join("x.log"), NO_ROTATION).unwrap();
         let good = std::mem::replace(&mut lock(&sink.file).file, full);
@@ -537,6 +543,7 @@ mod tests {
 
     #[test]
     fn a_reopen_writes_to_a_new_file_after_a_rename() {
+        let _serial = lock(&REOPEN_TESTS);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.log");
         let sink = Sink::open(path.clone(), NO_ROTATION).unwrap();
