@@ -5,7 +5,8 @@
 //! newline cannot grow memory. What happens to a line over the limit is the owner's choice
 //! ([`Overlong`]): a client connection is closed, a neighbour link skips the line and goes on
 //! (so one oversized frame cannot take a link down, over and over). The buffer starts small and
-//! doubles only when a read fills it, so an idle connection costs a few hundred bytes.
+//! doubles only when a read fills it (the socket had more), so an idle connection costs a few
+//! hundred bytes and a busy one reads many lines per system call.
 
 use std::ops::Range;
 
@@ -54,6 +55,8 @@ pub struct LineBuf {
     overlong: Overlong,
     /// While dropping an overlong line: the bytes dropped so far.
     skipping: Option<usize>,
+    /// The last read filled all the room there was: the next gets more.
+    filled: bool,
 }
 
 impl LineBuf {
@@ -67,6 +70,7 @@ impl LineBuf {
             max_line,
             overlong,
             skipping: None,
+            filled: false,
         }
     }
 
@@ -136,23 +140,29 @@ impl LineBuf {
     }
 
     /// Room for the next read: moves unconsumed bytes to the front and grows the buffer when
-    /// full, up to the limit plus one chunk.
+    /// it is full or the last read filled it, up to the limit plus one chunk. (Growing only
+    /// when full after moving bytes to the front kept a link that drains every read at its
+    /// first 512 bytes: a neighbour read its floods a few hundred bytes per system call.)
     pub fn spare(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.end == self.buf.len() {
+        if self.end == self.buf.len() || self.filled {
+            self.filled = false;
             let cap = (self.max_line + 1).saturating_add(CHUNK).max(INITIAL);
-            let grown = (self.buf.len() * 2).clamp(INITIAL, cap);
-            self.buf.resize(grown.max(self.end + 1), 0);
+            let grown = (self.buf.len() * 2).clamp(INITIAL, cap).max(self.end + 1);
+            if grown > self.buf.len() {
+                self.buf.resize(grown, 0);
+            }
         }
         &mut self.buf[self.end..]
     }
 
     /// `n` bytes were read into [`spare`](Self::spare).
     pub fn commit(&mut self, n: usize) {
+        self.filled = n > 0 && self.end + n >= self.buf.len();
         self.end = (self.end + n).min(self.buf.len());
     }
 
@@ -221,6 +231,38 @@ mod tests {
         check(&[b"12345\n123456\n"], 5, Refuse, &["12345", "<too long>"]);
         check(&[b"12345\r\n"], 5, Refuse, &["12345"]);
         check(&[b"12", b"34", b"5\n6"], 5, Refuse, &["12345", "<eof>6"]);
+    }
+
+    #[test]
+    fn a_busy_stream_grows_the_reads_and_an_idle_one_stays_small() {
+        // Short lines, more waiting than any read takes, every line consumed after each read.
+        let mut b = LineBuf::new(8192, Overlong::Skip);
+        let line = [b"x".repeat(39), b"\n".to_vec()].concat();
+        let mut waiting = line.repeat(2_000);
+        let mut largest = 0;
+        let mut lines = 0;
+        while !waiting.is_empty() {
+            let spare = b.spare();
+            largest = largest.max(spare.len());
+            let n = spare.len().min(waiting.len());
+            spare[..n].copy_from_slice(&waiting[..n]);
+            b.commit(n);
+            waiting.drain(..n);
+            while let Some(Framed::Line(_)) = b.next_line() {
+                lines += 1;
+            }
+        }
+        assert_eq!(lines, 2_000);
+        assert!(largest >= CHUNK, "reads stayed at {largest} bytes");
+        // One short line per read (an idle client's pace) never grows it.
+        let mut b = LineBuf::new(8192, Overlong::Refuse);
+        for _ in 0..100 {
+            let spare = b.spare();
+            assert!(spare.len() <= INITIAL);
+            spare[..6].copy_from_slice(b"hello\n");
+            b.commit(6);
+            assert!(matches!(b.next_line(), Some(Framed::Line(_))));
+        }
     }
 
     #[test]
