@@ -2,6 +2,7 @@
 //! ([`crate::metrics`] registers them). Depends on nothing of the server, so `net` owns a
 //! [`Metrics`] and `metrics` reads the server, with no import cycle between them.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +21,9 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
+    /// How many kinds there are (the last variant's index plus one: keep `Invalid` last).
+    const COUNT: usize = CommandKind::Invalid as usize + 1;
+
     /// The `kind` label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +47,9 @@ pub enum CommandResult {
 }
 
 impl CommandResult {
+    /// How many results there are (the last variant's index plus one: keep `NotDurable` last).
+    const COUNT: usize = CommandResult::NotDurable as usize + 1;
+
     /// The `result` label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +78,12 @@ pub struct Metrics {
     pub(crate) catchup_runs: Counter,
     /// Catch-up bytes (summaries and the entries they asked for), by direction.
     pub(crate) catchup_bytes: Family<OneLabel, Counter>,
+    /// The series of `commands` and `command_seconds` once first used (a handle shares the
+    /// family's series), so a command costs no label hashing or family lock; a series still
+    /// appears only once used.
+    handles: [[OnceLock<Counter>; CommandResult::COUNT]; CommandKind::COUNT],
+    /// `command_seconds` by kind, the same way.
+    latency: [OnceLock<Histogram>; CommandKind::COUNT],
 }
 
 impl Default for Metrics {
@@ -82,6 +95,8 @@ impl Default for Metrics {
             }),
             catchup_runs: Counter::default(),
             catchup_bytes: Family::default(),
+            handles: Default::default(),
+            latency: Default::default(),
         }
     }
 }
@@ -89,11 +104,19 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one client command and how long it took to answer.
     pub fn observe_command(&self, kind: CommandKind, result: CommandResult, latency: Duration) {
-        self.commands
-            .get_or_create(&[("kind", kind.as_str()), ("result", result.as_str())])
+        self.handles[kind as usize][result as usize]
+            .get_or_init(|| {
+                self.commands
+                    .get_or_create(&[("kind", kind.as_str()), ("result", result.as_str())])
+                    .clone()
+            })
             .inc();
-        self.command_seconds
-            .get_or_create(&[("kind", kind.as_str())])
+        self.latency[kind as usize]
+            .get_or_init(|| {
+                self.command_seconds
+                    .get_or_create(&[("kind", kind.as_str())])
+                    .clone()
+            })
             .observe(latency.as_secs_f64());
     }
 

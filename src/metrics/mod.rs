@@ -119,5 +119,50 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} in\n{text}");
         }
+        // Only the series used so far appear (the handles are made on first use).
+        assert!(!text.contains("kind=\"whatsat\""), "{text}");
+        assert!(!text.contains("result=\"refused\""), "{text}");
+    }
+
+    #[test]
+    fn every_kind_and_result_lands_in_its_own_series() {
+        let m = Metrics::default();
+        let kinds = [
+            CommandKind::IAmAt,
+            CommandKind::WhatsAt,
+            CommandKind::Invalid,
+        ];
+        let results = [
+            CommandResult::Ok,
+            CommandResult::Refused,
+            CommandResult::NotDurable,
+        ];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            for (j, result) in results.into_iter().enumerate() {
+                for _ in 0..(1 + i * 3 + j) {
+                    m.observe_command(kind, result, Duration::from_micros(10));
+                }
+            }
+        }
+        let mut r = Registry::with_prefix("herd");
+        register_hot(&mut r, &m);
+        let text = render(&r);
+        for (i, kind) in kinds.into_iter().enumerate() {
+            for (j, result) in results.into_iter().enumerate() {
+                let want = format!(
+                    "herd_commands_total{{kind=\"{}\",result=\"{}\"}} {}",
+                    kind.as_str(),
+                    result.as_str(),
+                    1 + i * 3 + j
+                );
+                assert!(text.contains(&want), "{want} in\n{text}");
+            }
+            let want = format!(
+                "herd_command_seconds_count{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                (1 + i * 3) * 3 + 3
+            );
+            assert!(text.contains(&want), "{want} in\n{text}");
+        }
     }
 }
