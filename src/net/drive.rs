@@ -5,11 +5,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::task::{ArcWake, AtomicWaker};
 use futures::{AsyncRead, AsyncWrite, Stream};
 
 use super::neighbour::PeerLink;
@@ -181,6 +183,23 @@ impl Host for LinkHost<'_> {
     }
 }
 
+/// The waker the socket's reads register: it notes that the socket announced something before
+/// it wakes the task. A poll that the outbox bell or a timer caused then skips the read, which
+/// would be a system call that finds nothing (several per flood written, before this).
+struct ReadGate {
+    /// The socket woke the task since the last read that found nothing.
+    woken: AtomicBool,
+    /// The task to wake.
+    task: AtomicWaker,
+}
+
+impl ArcWake for ReadGate {
+    fn wake_by_ref(gate: &Arc<Self>) {
+        gate.woken.store(true, Release);
+        gate.task.wake();
+    }
+}
+
 /// A sleep in flight.
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -243,7 +262,17 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut replaced_since: Option<Duration> = None;
     let linger = Duration::from_millis(server.config.timings.peer_timeout_ms);
     let mut yielded = false;
+    let gate = Arc::new(ReadGate {
+        woken: AtomicBool::new(false),
+        task: AtomicWaker::new(),
+    });
+    let read_waker = futures::task::waker(gate.clone());
+    // The last read found nothing, so the socket will wake the gate when there is more. The
+    // reactor wakes a waker that another one replaces (async-io does), so nothing else
+    // registering for reads can leave the gate waiting for good.
+    let mut read_armed = false;
     let end = futures::future::poll_fn(|cx| {
+        gate.task.register(cx.waker());
         for _ in 0..ROUNDS {
             if let Some(end) = session.end() {
                 return Poll::Ready(end.clone());
@@ -270,7 +299,14 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 continue;
             }
-            match Pin::new(&mut stream).poll_read(cx, session.recv_buf()) {
+            let read = if !read_armed || gate.woken.swap(false, AcqRel) {
+                let mut rcx = Context::from_waker(&read_waker);
+                Pin::new(&mut stream).poll_read(&mut rcx, session.recv_buf())
+            } else {
+                Poll::Pending
+            };
+            read_armed = read.is_pending();
+            match read {
                 Poll::Ready(Ok(n)) => {
                     info.bytes_in.fetch_add(n as u64, Relaxed);
                     info.touch();
