@@ -1,10 +1,10 @@
 //! Log files: one per server (`<dir>/<Name>.log`), through `log` and simplelog.
 //!
 //! Every server logs with the target `herd[<Name>]` (see [`log_target`]); with one
-//! server per process everything goes to its file, and with several (the demo, the bench) a
-//! simplelog WriteLogger per server keeps only its own records and `herd.log` takes the rest.
-//! Warnings and errors also go to stderr through simplelog's TermLogger, unless the console owns
-//! the terminal.
+//! server per process everything goes to its file, and with several (the demo, the bench)
+//! [`route::Router`] hands each record to its server's simplelog WriteLogger only, and `herd.log`
+//! takes the rest. Warnings and errors also go to stderr through simplelog's TermLogger, unless
+//! the console owns the terminal.
 //!
 //! Logging stays off the hot path: simplelog formats a record into its file's staging buffer
 //! (under the WriteLogger's own lock, no system call), full staging buffers move to the file's
@@ -23,6 +23,7 @@
 //! is a few renames written here: the rotating-file crates neither reopen on a signal nor
 //! account for bytes a full disk refused.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -31,11 +32,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use log::LevelFilter;
-use simplelog::{
-    ColorChoice, CombinedLogger, ConfigBuilder, SharedLogger, TermLogger, TerminalMode, WriteLogger,
-};
+use simplelog::{ColorChoice, ConfigBuilder, SharedLogger, TermLogger, TerminalMode, WriteLogger};
 
 use crate::sync::lock;
+
+mod route;
 
 /// The writer thread wakes at least this often.
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -421,9 +422,8 @@ pub fn init(setup: &LogSetup<'_>) -> Result<LogGuard, String> {
     std::fs::create_dir_all(setup.dir)
         .map_err(|e| format!("cannot create log folder {}: {e}", setup.dir.display()))?;
     let wake = Arc::new(Wake::default());
-    let mut loggers: Vec<Box<dyn SharedLogger>> = Vec::new();
     let mut sinks = Vec::new();
-    let mut file_logger = |path: PathBuf, cfg: simplelog::Config| -> Result<(), String> {
+    let mut file_logger = |path: PathBuf| -> Result<Box<dyn SharedLogger>, String> {
         let sink = Sink::open(path, setup.rotation)?;
         sinks.push(sink.clone());
         let staged = Staged {
@@ -431,35 +431,34 @@ pub fn init(setup: &LogSetup<'_>) -> Result<LogGuard, String> {
             sink,
             wake: wake.clone(),
         };
-        loggers.push(WriteLogger::new(LevelFilter::Trace, cfg, staged));
-        Ok(())
+        Ok(WriteLogger::new(LevelFilter::Trace, base().build(), staged))
     };
-    if let [only] = setup.servers {
+    let mut servers = HashMap::new();
+    let rest = if let [only] = setup.servers {
         // One server per process: everything the process logs goes to its file.
-        file_logger(setup.dir.join(format!("{only}.log")), base().build())?;
+        file_logger(setup.dir.join(format!("{only}.log")))?
     } else {
-        let mut rest = base();
         for name in setup.servers {
-            let cfg = base().add_filter_allow(log_target(name)).build();
-            file_logger(setup.dir.join(format!("{name}.log")), cfg)?;
-            rest.add_filter_ignore(log_target(name));
+            let logger = file_logger(setup.dir.join(format!("{name}.log")))?;
+            servers.insert(log_target(name), logger);
         }
-        file_logger(setup.dir.join("herd.log"), rest.build())?;
-    }
+        file_logger(setup.dir.join("herd.log"))?
+    };
     STDERR.store(setup.stderr, Relaxed);
-    if setup.stderr {
+    let term: Option<Box<dyn SharedLogger>> = setup.stderr.then(|| {
         let cfg = base()
             .set_target_level(LevelFilter::Error)
             .add_filter_ignore_str(FILES_ONLY)
             .build();
-        loggers.push(TermLogger::new(
+        TermLogger::new(
             LevelFilter::Warn,
             cfg,
             TerminalMode::Stderr,
             ColorChoice::Never,
-        ));
-    }
-    CombinedLogger::init(loggers).map_err(|e| format!("cannot install the logger: {e}"))?;
+        ) as Box<dyn SharedLogger>
+    });
+    log::set_boxed_logger(Box::new(route::Router::new(servers, rest, term)))
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
     log::set_max_level(setup.level);
     let files = Arc::new(Files { sinks, wake });
     let writer = files.clone();
