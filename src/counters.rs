@@ -81,9 +81,9 @@ pub struct Metrics {
     /// The series of `commands` and `command_seconds` once first used (a handle shares the
     /// family's series), so a command costs no label hashing or family lock; a series still
     /// appears only once used.
-    handles: [[OnceLock<Counter>; CommandResult::COUNT]; CommandKind::COUNT],
+    command_counts: [[OnceLock<Counter>; CommandResult::COUNT]; CommandKind::COUNT],
     /// `command_seconds` by kind, the same way.
-    latency: [OnceLock<Histogram>; CommandKind::COUNT],
+    command_latency: [OnceLock<Histogram>; CommandKind::COUNT],
 }
 
 impl Default for Metrics {
@@ -95,8 +95,8 @@ impl Default for Metrics {
             }),
             catchup_runs: Counter::default(),
             catchup_bytes: Family::default(),
-            handles: Default::default(),
-            latency: Default::default(),
+            command_counts: Default::default(),
+            command_latency: Default::default(),
         }
     }
 }
@@ -104,14 +104,14 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one client command and how long it took to answer.
     pub fn observe_command(&self, kind: CommandKind, result: CommandResult, latency: Duration) {
-        self.handles[kind as usize][result as usize]
+        self.command_counts[kind as usize][result as usize]
             .get_or_init(|| {
                 self.commands
                     .get_or_create(&[("kind", kind.as_str()), ("result", result.as_str())])
                     .clone()
             })
             .inc();
-        self.latency[kind as usize]
+        self.command_latency[kind as usize]
             .get_or_init(|| {
                 self.command_seconds
                     .get_or_create(&[("kind", kind.as_str())])
