@@ -1,6 +1,7 @@
 //! Exact time: timestamps in integer nanoseconds, the client's time field, and the signed
 //! difference printed in AT lines. No float is ever involved.
 
+use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::decimal::Decimal;
@@ -42,19 +43,32 @@ pub fn parse_time(field: &[u8]) -> Option<Timestamp> {
     if d.frac.len() > 9 || int.len() > MAX_TIME_INT_DIGITS {
         return None;
     }
-    let mut nanos: i128 = 0;
-    for &b in int {
-        nanos = nanos.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-    }
-    let mut frac: i128 = 0;
+    let mut frac: u64 = 0;
     for i in 0..9 {
         let digit = d.frac.get(i).map_or(0, |&b| b - b'0');
-        frac = frac * 10 + i128::from(digit);
+        frac = frac * 10 + u64::from(digit);
     }
-    nanos
-        .checked_mul(NANOS_PER_SEC)?
-        .checked_add(frac)
+    // Up to 29 digits of seconds times 10^9 fits an i128 (see MAX_TIME_INT_DIGITS); the
+    // digits are summed in a u64 while they fit (19 digits), which every real time does.
+    let secs = match digits_u64(int) {
+        Some(secs) => i128::from(secs),
+        None => int.iter().try_fold(0i128, |acc, &b| {
+            acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))
+        })?,
+    };
+    secs.checked_mul(NANOS_PER_SEC)?
+        .checked_add(i128::from(frac))
         .map(Timestamp)
+}
+
+/// The value of at most 19 ASCII digits (validated by the caller), which always fits a `u64`;
+/// None for more digits.
+fn digits_u64(digits: &[u8]) -> Option<u64> {
+    (digits.len() <= 19).then(|| {
+        digits
+            .iter()
+            .fold(0u64, |acc, &b| acc * 10 + u64::from(b - b'0'))
+    })
 }
 
 /// Appends a time difference as the AT line prints it: `+` (zero and positive) or `-`, the
@@ -63,8 +77,13 @@ pub fn format_diff(nanos: i128, out: &mut Vec<u8>) {
     let sign = if nanos < 0 { '-' } else { '+' };
     let magnitude = nanos.unsigned_abs(); // no overflow, even for i128::MIN
     let per_sec = NANOS_PER_SEC.unsigned_abs();
-    let text = format!("{sign}{}.{:09}", magnitude / per_sec, magnitude % per_sec);
-    out.extend_from_slice(text.as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "{sign}{}.{:09}",
+        magnitude / per_sec,
+        magnitude % per_sec
+    );
 }
 
 /// Parses a time difference as [`format_diff`] writes it: a sign, one or more digits, a dot and
@@ -81,12 +100,15 @@ pub fn parse_diff(field: &[u8]) -> Option<i128> {
     if d.frac.len() != 9 {
         return None;
     }
-    let mut magnitude: u128 = 0;
-    for &b in d.int.iter().chain(d.frac) {
-        magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add(u128::from(b - b'0'))?;
-    }
+    let magnitude: u128 = match (digits_u64(d.int), digits_u64(d.frac)) {
+        // Both parts fit a u64 (every real difference): one multiplication.
+        (Some(int), Some(frac)) => u128::from(int)
+            .checked_mul(NANOS_PER_SEC.unsigned_abs())?
+            .checked_add(u128::from(frac))?,
+        _ => d.int.iter().chain(d.frac).try_fold(0u128, |acc, &b| {
+            acc.checked_mul(10)?.checked_add(u128::from(b - b'0'))
+        })?,
+    };
     if negative {
         0i128.checked_sub_unsigned(magnitude)
     } else {
@@ -133,6 +155,15 @@ mod tests {
             "99999999999999999999999999999.999999999",
             Some(99_999_999_999_999_999_999_999_999_999_999_999_999),
         );
+        // 19 digits of seconds are summed in a u64, 20 and more in an i128: the same values.
+        check_time(
+            "9999999999999999999.5",
+            Some(9_999_999_999_999_999_999_500_000_000),
+        );
+        check_time(
+            "10000000000000000000",
+            Some(10_000_000_000_000_000_000_000_000_000),
+        );
         check_time("100000000000000000000000000000", None); // 30 digits
         check_time("1.1234567890", None);
         check_time("1.", None);
@@ -176,6 +207,15 @@ mod tests {
         check_diff(-1_000_000_000, "-1.000000000");
         check_diff(-1_000_000_001, "-1.000000001");
         check_diff(12_000_000_050, "+12.000000050");
+        // 19 digits of seconds are summed in a u64, 20 and more in a u128: the same values.
+        check_diff(
+            -9_999_999_999_999_999_999_000_000_005,
+            "-9999999999999999999.000000005",
+        );
+        check_diff(
+            10_000_000_000_000_000_000_000_000_000,
+            "+10000000000000000000.000000000",
+        );
         check_diff(i128::MAX, "+170141183460469231731687303715.884105727");
         check_diff(i128::MIN, "-170141183460469231731687303715.884105728");
     }
