@@ -4,6 +4,7 @@
 //! the number of clients the server knows, however far behind the neighbour falls. Updates
 //! leave in the order their clients first entered the queue.
 
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -39,16 +40,16 @@ impl Outbox {
 
     /// Queues `update`, replacing an older waiting update for the same client.
     pub fn push(&mut self, update: Update, seen: Seen) {
-        match self.waiting.get_mut(&update.client) {
-            Some(held) => {
-                if update.is_newer_than(&held.update) {
-                    *held = Outgoing { update, seen };
+        // One hash of the client, whether it waits already or not.
+        match self.waiting.entry(update.client.clone()) {
+            Entry::Occupied(mut held) => {
+                if update.is_newer_than(&held.get().update) {
+                    held.insert(Outgoing { update, seen });
                 }
             }
-            None => {
+            Entry::Vacant(slot) => {
                 self.order.push_back(update.client.clone());
-                self.waiting
-                    .insert(update.client.clone(), Outgoing { update, seen });
+                slot.insert(Outgoing { update, seen });
             }
         }
     }
