@@ -9,11 +9,12 @@
 pub mod iamat;
 pub mod whatsat;
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::digest::{bits_for, hash64, Digest};
 use crate::outbox::Seen;
-use crate::protocol::{invalid_reply, parse_command, Command, Invalid, Timestamp};
+use crate::protocol::{at::at_key, invalid_reply, parse_command, Command, Invalid, Timestamp};
 use crate::state::{Applied, Hashed, LocationTable, Update};
 use crate::sync::lock;
 use crate::wire::{self, MAX_SEEN};
@@ -30,13 +31,49 @@ pub struct Flood {
     seen: Seen,
 }
 
+/// The empty seen list, shared: every update from a client starts with it.
+static NO_ONE: LazyLock<Seen> = LazyLock::new(|| Seen::from(&b""[..]));
+
 impl Flood {
     /// An update from a client of this server: nobody has it yet.
     pub fn from_client() -> Flood {
         Flood {
             except: None,
-            seen: Seen::from(&b""[..]),
+            seen: NO_ONE.clone(),
         }
+    }
+}
+
+/// Seen lists kept for reuse (see [`SeenLists`]).
+const SEEN_KEPT: usize = 16;
+
+/// The seen lists this node received or made lately, so that one list is one allocation
+/// however many updates carry it: the updates of a flood arriving on one link mostly carry the
+/// same names, and go on with the same names. At most [`SEEN_KEPT`] are kept, the most recently
+/// used first.
+#[derive(Debug, Default)]
+struct SeenLists {
+    /// The lists, and the bytes of the one being made.
+    inner: Mutex<(VecDeque<Seen>, Vec<u8>)>,
+}
+
+impl SeenLists {
+    /// The kept list equal to the names `make` writes into its buffer, or a new one.
+    fn get(&self, make: impl FnOnce(&mut Vec<u8>)) -> Seen {
+        let mut guard = lock(&self.inner);
+        let (kept, scratch) = &mut *guard;
+        scratch.clear();
+        make(scratch);
+        if let Some(i) = kept.iter().position(|s| **s == **scratch) {
+            if let Some(s) = kept.remove(i) {
+                kept.push_front(s.clone());
+                return s;
+            }
+        }
+        let s = Seen::from(&scratch[..]);
+        kept.truncate(SEEN_KEPT - 1);
+        kept.push_front(s.clone());
+        s
     }
 }
 
@@ -100,6 +137,26 @@ pub struct Node {
     neighbours: Vec<Arc<str>>,
     /// The newest update per client; locked for one merge or one copy, never across an await.
     table: Mutex<LocationTable>,
+    /// Seen lists lately received or sent.
+    seen_lists: SeenLists,
+    /// What [`Node::forward`] lately decided, newest first (at most [`ROUTES_KEPT`]).
+    routes: Mutex<VecDeque<Route>>,
+}
+
+/// Decisions of [`Node::forward`] kept (see [`Route`]).
+const ROUTES_KEPT: usize = 16;
+
+/// One decision of [`Node::forward`]: an update that came with the seen list `given` (the same
+/// allocation, which the entry keeps alive) from `except`, while the links in `up` were up,
+/// goes to `targets` with `seen`. The updates of a flood arriving on one link mostly share
+/// their seen list, so working it out once spares each of them the list's parsing and making.
+#[derive(Debug)]
+struct Route {
+    given: Seen,
+    except: Option<usize>,
+    up: u64,
+    targets: Vec<usize>,
+    seen: Seen,
 }
 
 impl Node {
@@ -109,6 +166,8 @@ impl Node {
             name,
             neighbours,
             table: Mutex::new(LocationTable::new(max_clients)),
+            seen_lists: SeenLists::default(),
+            routes: Mutex::default(),
         }
     }
 
@@ -150,23 +209,31 @@ impl Node {
     /// (comma-separated names) have been sent it already.
     pub fn neighbour_update(&self, from: usize, at: &[u8], seen: &[u8]) -> FromNeighbour {
         // The other path of a cycle brings back what we hold, byte for byte: no parse needed.
-        let held = at
+        let known = at
             .split(|&b| b == b' ')
             .nth(3)
-            .and_then(|client| self.lookup(client))
-            .filter(|held| *held.at == *at);
-        if let Some(held) = held {
-            return FromNeighbour::Held(held);
+            .and_then(|client| self.lookup(client));
+        if let Some(held) = known.as_ref().filter(|held| *held.at == *at) {
+            return FromNeighbour::Held(held.clone());
         }
-        let Some(update) = Update::from_at_line(at) else {
+        let Some((client, time)) = at_key(at) else {
             return FromNeighbour::Malformed;
+        };
+        let update = Update {
+            // A client already known keeps its one copy of the ID.
+            client: match known {
+                Some(held) if *held.client == *client => held.client,
+                _ => client.into(),
+            },
+            time,
+            at: at.into(),
         };
         match self.merge(&update) {
             Applied::Inserted | Applied::Replaced => FromNeighbour::Applied(Effects {
                 update,
                 flood: Flood {
                     except: Some(from),
-                    seen: seen.into(),
+                    seen: self.seen_lists.get(|out| out.extend_from_slice(seen)),
                 },
             }),
             Applied::Stale => FromNeighbour::NotNewer(update),
@@ -189,6 +256,32 @@ impl Node {
     /// with its connection, the periodic resync of every link (and the one a server asks of
     /// its other links when it loses one) brings the update back.
     pub fn forward(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
+        let n = self.neighbours.len();
+        if n > 64 {
+            return self.route(flood, up);
+        }
+        let up_now = (0..n).filter(|&i| up(i)).fold(0u64, |m, i| m | 1 << i);
+        let same = |r: &Route| {
+            Arc::ptr_eq(&r.given, &flood.seen) && r.except == flood.except && r.up == up_now
+        };
+        if let Some(r) = lock(&self.routes).iter().find(|r| same(r)) {
+            return (r.targets.clone(), r.seen.clone());
+        }
+        let (targets, seen) = self.route(flood, |i| up_now & (1 << i) != 0);
+        let mut routes = lock(&self.routes);
+        routes.truncate(ROUTES_KEPT - 1);
+        routes.push_front(Route {
+            given: flood.seen.clone(),
+            except: flood.except,
+            up: up_now,
+            targets: targets.clone(),
+            seen: seen.clone(),
+        });
+        (targets, seen)
+    }
+
+    /// [`Node::forward`] worked out.
+    fn route(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
         let named = |name: &str| {
             flood
                 .seen
@@ -201,29 +294,30 @@ impl Node {
         if targets.is_empty() {
             return (targets, flood.seen.clone());
         }
-        let mut out: Vec<u8> = Vec::with_capacity(flood.seen.len() + 64);
-        let mut count = 0;
-        let mut add = |name: &[u8], out: &mut Vec<u8>| {
-            if count < MAX_SEEN && !name.is_empty() {
-                if count > 0 {
-                    out.push(b',');
+        let seen = self.seen_lists.get(|out| {
+            let mut count = 0;
+            let mut add = |name: &[u8], out: &mut Vec<u8>| {
+                if count < MAX_SEEN && !name.is_empty() {
+                    if count > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(name);
+                    count += 1;
                 }
-                out.extend_from_slice(name);
-                count += 1;
+            };
+            // Newest first: this server and its targets are the names most likely to be the
+            // receiver's neighbours; when the list is full, the names dropped are the oldest.
+            if !named(&self.name) {
+                add(self.name.as_bytes(), out);
             }
-        };
-        // Newest first: this server and its targets are the names most likely to be the
-        // receiver's neighbours; when the list is full, the names dropped are the oldest.
-        if !named(&self.name) {
-            add(self.name.as_bytes(), &mut out);
-        }
-        for &i in &targets {
-            add(self.neighbours[i].as_bytes(), &mut out);
-        }
-        for n in flood.seen.split(|&b| b == b',') {
-            add(n, &mut out);
-        }
-        (targets, out.into())
+            for &i in &targets {
+                add(self.neighbours[i].as_bytes(), out);
+            }
+            for n in flood.seen.split(|&b| b == b',') {
+                add(n, out);
+            }
+        });
+        (targets, seen)
     }
 
     /// The newest update for `client`.

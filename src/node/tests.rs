@@ -221,3 +221,49 @@ fn the_seen_list_skips_servers_already_sent_and_grows_as_the_update_travels() {
         format!("applied, flood to [1] seen Clark,Jaquez,{kept}")
     );
 }
+
+#[test]
+fn forward_decisions_are_reused_only_for_the_same_list_sender_and_links() {
+    let n = node();
+    let flood = |seen: &[u8], except| Flood {
+        except,
+        seen: n.seen_lists.get(|out| out.extend_from_slice(seen)),
+    };
+    let names = |(to, seen): (Vec<usize>, Seen)| (to, String::from_utf8_lossy(&seen).into_owned());
+    let from_client = Flood::from_client();
+    assert_eq!(
+        names(n.forward(&from_client, |_| true)),
+        (vec![0, 1], "Clark,Bona,Jaquez".into())
+    );
+    // The same list with a link down, then up again: each answer follows the links.
+    assert_eq!(
+        names(n.forward(&from_client, |i| i == 1)),
+        (vec![1], "Clark,Jaquez".into())
+    );
+    assert_eq!(
+        names(n.forward(&from_client, |_| true)),
+        (vec![0, 1], "Clark,Bona,Jaquez".into())
+    );
+    // Another sender, another list.
+    assert_eq!(
+        names(n.forward(&flood(b"Bona", Some(0)), |_| true)),
+        (vec![1], "Clark,Jaquez,Bona".into())
+    );
+    assert_eq!(
+        names(n.forward(&flood(b"Bona,Jaquez", Some(0)), |_| true)),
+        (vec![], "Bona,Jaquez".into())
+    );
+    // Equal lists received apart are one allocation, and so is the list sent on.
+    let (a, b) = (flood(b"Bona", Some(0)), flood(b"Bona", Some(0)));
+    assert!(Arc::ptr_eq(&a.seen, &b.seen));
+    let (_, sa) = n.forward(&a, |_| true);
+    let (_, sb) = n.forward(&b, |_| true);
+    assert!(Arc::ptr_eq(&sa, &sb));
+    // Memory stays bounded however many lists go by.
+    for i in 0..100 {
+        let f = flood(format!("S{i}").as_bytes(), Some(0));
+        let _ = n.forward(&f, |_| true);
+    }
+    assert!(lock(&n.seen_lists.inner).0.len() <= SEEN_KEPT);
+    assert!(lock(&n.routes).len() <= ROUTES_KEPT);
+}
