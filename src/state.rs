@@ -24,9 +24,18 @@ impl Update {
     /// Rebuilds an update from an AT line received from another server; `None` if it is not a
     /// well-formed AT line.
     pub fn from_at_line(line: &[u8]) -> Option<Update> {
+        Self::from_at_line_sharing(line, None)
+    }
+
+    /// [`Update::from_at_line`], taking `known` as the client ID when it is the line's client
+    /// (a client already in the table keeps its one copy of the ID).
+    pub fn from_at_line_sharing(line: &[u8], known: Option<Arc<[u8]>>) -> Option<Update> {
         let (client, time) = at_key(line)?;
         Some(Update {
-            client: client.into(),
+            client: match known {
+                Some(known) if *known == *client => known,
+                _ => client.into(),
+            },
             time,
             at: line.into(),
         })

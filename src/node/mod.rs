@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::digest::{bits_for, hash64, Digest};
 use crate::outbox::Seen;
-use crate::protocol::{at::at_key, invalid_reply, parse_command, Command, Invalid, Timestamp};
+use crate::protocol::{invalid_reply, parse_command, Command, Invalid, Timestamp};
 use crate::state::{Applied, Hashed, LocationTable, Update};
 use crate::sync::lock;
 use crate::wire::{self, MAX_SEEN};
@@ -216,17 +216,8 @@ impl Node {
         if let Some(held) = known.as_ref().filter(|held| *held.at == *at) {
             return FromNeighbour::Held(held.clone());
         }
-        let Some((client, time)) = at_key(at) else {
+        let Some(update) = Update::from_at_line_sharing(at, known.map(|held| held.client)) else {
             return FromNeighbour::Malformed;
-        };
-        let update = Update {
-            // A client already known keeps its one copy of the ID.
-            client: match known {
-                Some(held) if *held.client == *client => held.client,
-                _ => client.into(),
-            },
-            time,
-            at: at.into(),
         };
         match self.merge(&update) {
             Applied::Inserted | Applied::Replaced => FromNeighbour::Applied(Effects {
