@@ -420,7 +420,8 @@ fn start_logging(args: &BenchArgs, config: &Config) -> Result<Logs, String> {
     })
 }
 
-/// Starts the herd on ephemeral ports and waits (at most 5 s) until every link is up.
+/// Starts the herd on ephemeral ports and waits (at most 5 s) until every link is up, then
+/// until every server answers a WHATSAT ([`load::warm_up`]).
 fn start_herd(config: Config) -> Result<LocalHerd, String> {
     let places = crate::places::build(&config.places)?;
     let herd = rt::block_on(LocalHerd::start(config, places, true))
@@ -435,7 +436,17 @@ fn start_herd(config: Config) -> Result<LocalHerd, String> {
             })
         });
         if up {
-            return Ok(herd);
+            let warm = herd.names().iter().try_for_each(|n| match herd.addr(n) {
+                Some(addr) => load::warm_up(addr, &format!("bench-warmup-{n}"), WARM_UP),
+                None => Ok(()),
+            });
+            return match warm {
+                Ok(()) => Ok(herd),
+                Err(e) => {
+                    rt::block_on(herd.shutdown());
+                    Err(format!("the in-process herd: {e}"))
+                }
+            };
         }
         if Instant::now() > end {
             rt::block_on(herd.shutdown());
@@ -444,6 +455,9 @@ fn start_herd(config: Config) -> Result<LocalHerd, String> {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// How long a warm-up step may take ([`load::warm_up`]).
+pub const WARM_UP: Duration = Duration::from_secs(10);
 
 /// Link counters summed over the herd's servers.
 fn flood_counts(herd: &LocalHerd) -> report::Floods {

@@ -64,7 +64,7 @@ fn wait_accepting(addr: SocketAddr, who: &str, child: &mut Child) -> Result<(), 
 impl ProcHerd {
     /// Starts every server of `config` (its links and timings; fresh loopback ports, offline
     /// places, logs at `log_level`, no data folder) and an echo server, and waits until every
-    /// link is up.
+    /// link is up and every server answers a WHATSAT (its Places table loaded).
     pub fn start(
         bin: &Path,
         config: &Config,
@@ -139,6 +139,9 @@ impl ProcHerd {
             _dir: dir,
         };
         herd.wait_linked(config)?;
+        for (name, _, addr, _) in &herd.servers {
+            super::load::warm_up(*addr, &format!("bench-warmup-{name}"), super::WARM_UP)?;
+        }
         Ok(herd)
     }
 

@@ -92,3 +92,24 @@ fn only_loopback_targets() {
         "propagation needs the in-process herd"
     );
 }
+
+/// The bench starts measuring only once every server answers a WHATSAT (its Places table
+/// loaded); the warm-up says so, and refuses a server that does not speak the protocol.
+#[test]
+fn warm_up_waits_for_a_whatsat_answer() {
+    use crate::support::{fast_config, TestHerd};
+    use std::time::Duration;
+    let herd = TestHerd::start(fast_config());
+    let addr = herd.addr("Clark");
+    let limit = Duration::from_secs(10);
+    bench::load::warm_up(addr, "warm-1", limit).expect("a herd server warms up");
+    let held = herd.h().server("Clark").and_then(|s| s.lookup(b"warm-1"));
+    assert!(held.is_some(), "the warm-up's IAMAT was applied");
+    let echo = herd::rt::block_on(bench::echo::start("127.0.0.1:0".parse().expect("addr")))
+        .expect("echo starts");
+    let e = bench::load::warm_up(echo.addr, "warm-2", limit).expect_err("an echo is not a server");
+    assert!(
+        e.contains("unexpected reply") && e.contains("IAMAT warm-2"),
+        "{e}"
+    );
+}
