@@ -108,8 +108,8 @@ pub struct BenchArgs {
     /// measure durability's cost. Default: no data folder.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub fsync: Option<FsyncArg>,
-    /// Echo-then-server pairs per connection style; the targets use the median ratio (the
-    /// machine's noise shows in the spread).
+    /// Echo-then-server pairs per connection style, and propagation runs; the targets use the
+    /// median ratio and the median two-hop p99 (the machine's noise shows in the spread).
     #[arg(long, default_value_t = 1)]
     pub rounds: u32,
     /// The phases to run (comma-separated). Default: all that apply (with --target: load).

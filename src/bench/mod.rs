@@ -81,6 +81,7 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         whatsat_percent: args.whatsat_percent,
         load: Vec::new(),
         propagation: None,
+        propagation_rounds: Vec::new(),
         idle: None,
         startup: None,
         places: None,
@@ -160,21 +161,23 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
                     }
                 }
             }
-            let mut prop = None;
+            let mut prop = Vec::new();
             if let (true, Some(h)) = (wants(Phase::Propagation), &herd) {
                 let duration = Duration::from_secs_f64(args.propagation_duration);
-                let prefix = format!("prop{run_id}-");
-                let probe = propagation::run(h, args.rate, duration, &prefix);
-                prop = Some(if args.under_load {
-                    let load = under_load(args, h, duration, run_id)?;
-                    let (p, l) = futures::future::join(probe, load).await;
-                    report::Propagation {
-                        under_load: Some(l),
-                        ..p
-                    }
-                } else {
-                    probe.await
-                });
+                for round in 1..=args.rounds {
+                    let prefix = format!("prop{run_id}-{round}-");
+                    let probe = propagation::run(h, args.rate, duration, &prefix);
+                    prop.push(if args.under_load {
+                        let load = under_load(args, h, duration, run_id)?;
+                        let (p, l) = futures::future::join(probe, load).await;
+                        report::Propagation {
+                            under_load: Some(l),
+                            ..p
+                        }
+                    } else {
+                        probe.await
+                    });
+                }
             }
             if let Some(h) = herd {
                 h.shutdown().await;
@@ -187,7 +190,8 @@ pub fn measure(args: &BenchArgs) -> Result<Report, String> {
         if !args.processes {
             report.load = load;
         }
-        report.propagation = prop;
+        report.propagation = report::Propagation::median(&prop).map(|(p, _)| p.clone());
+        report.propagation_rounds = prop;
     }
 
     if wants(Phase::Idle) || wants(Phase::Startup) {

@@ -184,6 +184,31 @@ pub struct Propagation {
     pub under_load: Option<LoadStats>,
 }
 
+impl Propagation {
+    /// The two-hop p99 in µs that the target reads: from the IAMAT sent when the load ran
+    /// beside it, else from the reply; `None` without two-hop arrivals.
+    pub fn two_hop_p99(&self) -> Option<u64> {
+        let h = self.by_hops.iter().find(|h| h.hops == 2)?;
+        Some(match self.under_load {
+            Some(_) => h.from_send_us.p99,
+            None => h.latency_us.p99,
+        })
+    }
+
+    /// Of `rounds`, the one with the median [`Propagation::two_hop_p99`] (the lower middle one
+    /// of an even count; a round without two-hop arrivals counts as the slowest), and the range
+    /// of that p99 over the rounds that have one (0-0 if none has).
+    pub fn median(rounds: &[Propagation]) -> Option<(&Propagation, (u64, u64))> {
+        let mut by: Vec<(Option<u64>, &Propagation)> =
+            rounds.iter().map(|p| (p.two_hop_p99(), p)).collect();
+        by.sort_by_key(|(v, _)| v.unwrap_or(u64::MAX));
+        let values = || by.iter().filter_map(|(v, _)| *v);
+        let range = (values().min().unwrap_or(0), values().max().unwrap_or(0));
+        by.get(by.len().checked_sub(1)? / 2)
+            .map(|(_, p)| (*p, range))
+    }
+}
+
 /// The idle-connections phase.
 #[derive(Clone, Debug, Serialize)]
 pub struct Idle {
@@ -278,8 +303,11 @@ pub struct Report {
     pub whatsat_percent: u32,
     /// Load runs, one pair per mode.
     pub load: Vec<LoadPair>,
-    /// Propagation, when measured.
+    /// Propagation, when measured: the round with the median two-hop p99 (the one the target
+    /// reads: from the IAMAT sent under load, else from the reply).
     pub propagation: Option<Propagation>,
+    /// Every propagation round, in the order run (`--rounds`).
+    pub propagation_rounds: Vec<Propagation>,
     /// Idle connections, when measured.
     pub idle: Option<Idle>,
     /// Start-up, when measured.
@@ -291,6 +319,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// `; median of N rounds, a-b ms` for the propagation target, when there were several.
+    fn rounds_text(&self) -> String {
+        match Propagation::median(&self.propagation_rounds) {
+            Some((_, (lo, hi))) if self.propagation_rounds.len() > 1 => format!(
+                "; median of {} rounds, {:.2}-{:.2} ms",
+                self.propagation_rounds.len(),
+                lo as f64 / 1e3,
+                hi as f64 / 1e3
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// Fills `targets` from what was measured.
     pub fn check_targets(&mut self, connections: usize) {
         let mut t = Vec::new();
@@ -388,7 +429,7 @@ impl Report {
             },
             measured: match two {
                 Some((p, h)) => format!(
-                    "p99 {:.2} ms at {:.0} updates/s ({} missing){}",
+                    "p99 {:.2} ms at {:.0} updates/s ({} missing){}{}",
                     if loaded.is_some() {
                         h.from_send_us.p99
                     } else {
@@ -403,7 +444,8 @@ impl Report {
                             l.throughput, l.connections
                         ),
                         None => String::new(),
-                    }
+                    },
+                    self.rounds_text()
                 ),
                 None => "not measured".into(),
             },
@@ -584,6 +626,26 @@ impl Report {
                 "  missing {}, before the reply {}, events dropped {}, errors {}",
                 p.missing, p.before_reply, p.events_dropped, p.errors
             );
+            if self.propagation_rounds.len() > 1 {
+                let each: Vec<String> = self
+                    .propagation_rounds
+                    .iter()
+                    .map(|r| match r.two_hop_p99() {
+                        Some(v) => format!("{:.2}", v as f64 / 1e3),
+                        None => "-".into(),
+                    })
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  two hops p99{} by round, ms: {} (the round above: the median)",
+                    if p.under_load.is_some() {
+                        " from the IAMAT sent"
+                    } else {
+                        ""
+                    },
+                    each.join(" ")
+                );
+            }
         }
         if let Some(i) = &self.idle {
             let _ = writeln!(
@@ -638,5 +700,76 @@ impl Report {
             }
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round whose two-hop p99 is `p99` µs (from the reply; from the IAMAT sent, twice that).
+    fn round(p99: Option<u64>, loaded: bool) -> Propagation {
+        let hop = |hops, p99| HopStats {
+            hops,
+            pairs: 1,
+            expected: 1,
+            latency_us: Percentiles {
+                p99,
+                ..Percentiles::default()
+            },
+            from_send_us: Percentiles {
+                p99: 2 * p99,
+                ..Percentiles::default()
+            },
+        };
+        let mut by_hops = vec![hop(1, 1)];
+        by_hops.extend(p99.map(|v| hop(2, v)));
+        Propagation {
+            rate: 1,
+            updates: p99.unwrap_or(0),
+            achieved_rate: 1.0,
+            by_hops,
+            missing: 0,
+            before_reply: 0,
+            events_dropped: 0,
+            errors: 0,
+            under_load: loaded.then(|| LoadStats {
+                target: "127.0.0.1:1".into(),
+                mode: Mode::Persistent,
+                connections: 1,
+                requests: 0,
+                iamat: 0,
+                whatsat: 0,
+                unexpected: 0,
+                errors: 0,
+                first_error: None,
+                elapsed_ms: 0.0,
+                throughput: 0.0,
+                latency_us: Percentiles::default(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_median_round_stands_for_propagation() {
+        let check = |p99s: &[Option<u64>], loaded: bool, want: Option<(u64, (u64, u64))>| {
+            let rounds: Vec<_> = p99s.iter().map(|&v| round(v, loaded)).collect();
+            let got = Propagation::median(&rounds).map(|(p, range)| (p.updates, range));
+            assert_eq!(got, want, "{p99s:?} loaded {loaded}");
+        };
+        check(&[], false, None);
+        check(&[Some(7)], false, Some((7, (7, 7))));
+        check(&[Some(5), Some(1), Some(3)], false, Some((3, (1, 5))));
+        // Under load the target reads the p99 from the IAMAT sent (twice the above here).
+        check(&[Some(5), Some(1), Some(3)], true, Some((3, (2, 10))));
+        // An even count: the lower of the two middle rounds.
+        check(
+            &[Some(4), Some(1), Some(3), Some(2)],
+            false,
+            Some((2, (1, 4))),
+        );
+        // A round without two-hop arrivals sorts last, never the median of several.
+        check(&[None, Some(2), Some(6)], false, Some((6, (2, 6))));
+        check(&[None], false, Some((0, (0, 0))));
     }
 }

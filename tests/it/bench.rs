@@ -113,3 +113,27 @@ fn warm_up_waits_for_a_whatsat_answer() {
         "{e}"
     );
 }
+
+/// `--rounds` repeats the propagation phase too; the report keeps every round and shows the
+/// median one.
+#[test]
+fn propagation_runs_once_per_round() {
+    let mut a = tiny();
+    a.phases = vec![Phase::Propagation];
+    a.rounds = 2;
+    let r = bench::measure(&a).expect("bench runs");
+    assert_eq!(r.propagation_rounds.len(), 2);
+    for p in &r.propagation_rounds {
+        assert_eq!((p.missing, p.errors), (0, 0), "{p:?}");
+        assert_eq!(p.updates, 100, "500/s for 0.2 s: {p:?}");
+        assert!(p.two_hop_p99().is_some(), "{p:?}");
+    }
+    let shown = r.propagation.as_ref().and_then(|p| p.two_hop_p99());
+    let each: Vec<_> = r
+        .propagation_rounds
+        .iter()
+        .map(|p| p.two_hop_p99())
+        .collect();
+    assert!(each.contains(&shown), "{shown:?} is one of {each:?}");
+    assert!(r.text().contains("by round"), "{}", r.text());
+}
