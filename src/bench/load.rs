@@ -198,21 +198,26 @@ fn next_command(
     use std::io::Write;
     cmd.clear();
     let whatsat = known && (spec.read_only || rng.u32(0..100) < spec.whatsat_percent);
-    let _ = if whatsat {
-        writeln!(cmd, "WHATSAT {}{id} 10 5", spec.prefix)
+    if whatsat {
+        let _ = writeln!(cmd, "WHATSAT {}{id} 10 5", spec.prefix);
     } else {
-        let t = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        writeln!(
-            cmd,
-            "IAMAT {}{id} +34.068930-118.445127 {}.{:09}",
-            spec.prefix,
-            t.as_secs(),
-            t.subsec_nanos()
-        )
-    };
+        push_iamat(cmd, format_args!("{}{id}", spec.prefix), SystemTime::now());
+    }
     whatsat
+}
+
+/// Appends the IAMAT every bench sender uses: `client` at a fixed place, at time `at`.
+pub fn push_iamat(cmd: &mut Vec<u8>, client: std::fmt::Arguments<'_>, at: SystemTime) {
+    use std::io::Write;
+    let t = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let _ = writeln!(
+        cmd,
+        "IAMAT {client} +34.068930-118.445127 {}.{:09}",
+        t.as_secs(),
+        t.subsec_nanos()
+    );
 }
 
 /// Waits (at most `limit` per step) until the server at `addr` has answered an IAMAT for
@@ -228,15 +233,10 @@ pub fn warm_up(addr: SocketAddr, client: &str, limit: Duration) -> Result<(), St
         .map_err(|e| fail("read timeout", e))?;
     s.set_write_timeout(Some(limit))
         .map_err(|e| fail("write timeout", e))?;
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let cmd = format!(
-        "IAMAT {client} +34.068930-118.445127 {}.{:09}\nWHATSAT {client} 10 1\n",
-        t.as_secs(),
-        t.subsec_nanos()
-    );
-    s.write_all(cmd.as_bytes()).map_err(|e| fail("write", e))?;
+    let mut cmd = Vec::new();
+    push_iamat(&mut cmd, format_args!("{client}"), SystemTime::now());
+    cmd.extend_from_slice(format!("WHATSAT {client} 10 1\n").as_bytes());
+    s.write_all(&cmd).map_err(|e| fail("write", e))?;
     s.shutdown(std::net::Shutdown::Write)
         .map_err(|e| fail("half-close", e))?;
     let mut reply = Vec::new();

@@ -215,16 +215,10 @@ async fn send_at_rate(
             rt::sleep(due - now).await;
         }
         let sent_at = SystemTime::now();
-        let t = sent_at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let cmd = format!(
-            "IAMAT {prefix}{k} +34.068930-118.445127 {}.{:09}\n",
-            t.as_secs(),
-            t.subsec_nanos()
-        );
+        let mut cmd = Vec::with_capacity(96);
+        super::load::push_iamat(&mut cmd, format_args!("{prefix}{k}"), sent_at);
         let exchange = async {
-            stream.write_all(cmd.as_bytes()).await?;
+            stream.write_all(&cmd).await?;
             loop {
                 if let Some(i) = memchr::memchr(b'\n', &buf) {
                     return Ok::<usize, std::io::Error>(i);
