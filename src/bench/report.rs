@@ -416,10 +416,7 @@ impl Report {
             .and_then(|p| p.two_hop_p99().map(|v| (p, v)));
         let loaded = two.and_then(|(p, _)| p.under_load.as_ref());
         // A copy missing in any round fails the target, whichever round is the median.
-        let missing = match self.propagation_rounds.is_empty() {
-            true => self.propagation.as_ref().map_or(0, |p| p.missing),
-            false => self.propagation_rounds.iter().map(|p| p.missing).sum(),
-        };
+        let missing: u64 = self.propagation_rounds.iter().map(|p| p.missing).sum();
         t.push(Target {
             name: match loaded {
                 Some(_) => "propagation to two hops, under full load".into(),
