@@ -2,8 +2,8 @@
 //! `cargo run --release --example flood_cost [UPDATES]` (default 1,000,000).
 //!
 //! The updates are the ones `herd bench` puts on Clark's links (50 clients reporting in turn,
-//! each with a newer time, the seen list `Clark,Bona,Jaquez`), received by a server with three
-//! neighbours that forwards each to two of them. Each stage runs over all of them in turn and
+//! each with a newer time, on Clark's spanning tree of the default herd), received by Bona, which
+//! forwards each to its two children in that tree (Campbell and Bailey). Each stage runs over all of them in turn and
 //! prints nanoseconds per update: decoding the UPDATE line, validating the AT line (`at_key`),
 //! the node's merge (`neighbour_update`, which includes `at_key`), the flooding decision
 //! (`forward`), and queueing for the two neighbours, taking the queues in batches of 32 and
@@ -12,7 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use herd::node::{FromNeighbour, Node};
+use herd::config::Config;
+use herd::node::{FromNeighbour, Node, Tree};
 use herd::outbox::Outbox;
 use herd::wire::{self, PeerMsg};
 
@@ -28,6 +29,11 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let Some(bona) = bona() else {
+        eprintln!("flood_cost: the embedded herd has no server Bona on a spanning tree");
+        std::process::exit(1);
+    };
+    let via = bona.tree().map(|t| t.token().to_vec()).unwrap_or_default();
     let clients = 50;
     let mut input = Vec::new();
     for i in 0..updates {
@@ -39,7 +45,7 @@ fn main() {
         );
         wire::encode(
             &PeerMsg::Update {
-                seen: b"Clark,Bona,Jaquez",
+                via: &via,
                 at: at.as_bytes(),
             },
             &mut input,
@@ -77,13 +83,29 @@ fn main() {
     );
 }
 
+/// Bona of the embedded herd, on its spanning trees, with an empty table.
+fn bona() -> Option<Node> {
+    let cfg = Config::embedded().ok()?;
+    let neighbours: Vec<std::sync::Arc<str>> = cfg
+        .neighbours("Bona")
+        .iter()
+        .map(|n| n.as_str().into())
+        .collect();
+    let servers: Vec<&str> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
+    let links: Vec<(&str, &str)> = cfg
+        .links
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let tree = Tree::plan("Bona", &neighbours, &servers, &links)?;
+    Some(Node::new("Bona".into(), neighbours, 1_000_000).with_tree(Some(tree)))
+}
+
 /// One round over every line: each stage's time.
 fn round(lines: &[&[u8]]) -> [Duration; 5] {
-    let node = Node::new(
-        "Bona".into(),
-        vec!["Bailey".into(), "Campbell".into(), "Clark".into()],
-        1_000_000,
-    );
+    let Some(node) = bona() else {
+        return [Duration::ZERO; 5];
+    };
     let mut sink = 0usize;
     let t = Instant::now();
     for line in lines {
@@ -102,8 +124,9 @@ fn round(lines: &[&[u8]]) -> [Duration; 5] {
     let t = Instant::now();
     let mut effects = Vec::with_capacity(lines.len());
     for line in lines {
-        if let Some(PeerMsg::Update { seen, at }) = wire::decode(line) {
-            if let FromNeighbour::Applied(e) = node.neighbour_update(2, at, seen) {
+        if let Some(PeerMsg::Update { via, at }) = wire::decode(line) {
+            // Neighbour 0: Clark, the origin.
+            if let FromNeighbour::Applied(e) = node.neighbour_update(0, at, via) {
                 effects.push(e);
             }
         }
@@ -128,7 +151,7 @@ fn round(lines: &[&[u8]]) -> [Duration; 5] {
             for b in &mut boxes {
                 for o in b.take(usize::MAX) {
                     let msg = PeerMsg::Update {
-                        seen: &o.seen,
+                        via: &o.seen,
                         at: &o.update.at,
                     };
                     wire::encode(&msg, &mut out);

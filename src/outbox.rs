@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::state::Update;
 
-/// The names of servers already sent an update, comma-separated, as an UPDATE carries them
-/// (see [`crate::wire::MAX_SEEN`]); empty when none are known.
+/// How an update travels, as an UPDATE carries it after `UPDATE ` (see [`crate::wire`]): `~`
+/// or `!` and the comma-separated names of servers already sent it (see
+/// [`crate::wire::MAX_SEEN`]), or `^` and the herd's shape; empty for a flood naming no one.
 pub type Seen = Arc<[u8]>;
 
 /// An update waiting to be sent, with the servers known to have been sent it.
@@ -43,8 +44,13 @@ impl Outbox {
         // One hash of the client, whether it waits already or not.
         match self.waiting.entry(update.client.clone()) {
             Entry::Occupied(mut held) => {
-                if update.is_newer_than(&held.get().update) {
+                let waiting = held.get_mut();
+                if update.is_newer_than(&waiting.update) {
                     held.insert(Outgoing { update, seen });
+                } else if seen.first() == Some(&b'!') && *waiting.update.at == *update.at {
+                    // The same update, now on a detour: the receiver must pass it on even if
+                    // it holds it, which the copy waiting may not have told it.
+                    waiting.seen = seen;
                 }
             }
             Entry::Vacant(slot) => {
@@ -129,6 +135,23 @@ mod tests {
             &[("a", 1), ("b", 2), ("c", 3)],
         );
         check(&[], &[]);
+    }
+
+    #[test]
+    fn the_same_update_on_a_detour_takes_the_waiting_copys_place() {
+        let mut q = Outbox::new();
+        let via = |v: &str| Seen::from(v.as_bytes());
+        q.push(u("a", 2), via("^0123abcd"));
+        q.push(u("a", 2), via("!S,T"));
+        // An older one on a detour changes nothing; neither does a flood of the same.
+        q.push(u("a", 1), via("!U"));
+        q.push(u("a", 2), via("~V"));
+        let got: Vec<(Update, String)> = q
+            .take(usize::MAX)
+            .into_iter()
+            .map(|o| (o.update, String::from_utf8_lossy(&o.seen).into_owned()))
+            .collect();
+        assert_eq!(got, vec![(u("a", 2), "!S,T".to_string())]);
     }
 
     #[test]

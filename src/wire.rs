@@ -12,16 +12,24 @@
 //! dialer   -> acceptor   HERD/1 PROOF <mac>
 //! then, both ways:       SUMMARY <bits> <first> <hash>... (catch-up, right after the handshake
 //!                                                         and then every `timings.resync_ms`)
-//!                        UPDATE [~<seen>] <AT line> | PING <n> | PONG <n>
+//!                        UPDATE [<via>] <AT line> | PING <n> | PONG <n>
 //! last, from a server shutting down: BYE
 //! ```
 //!
 //! `SUMMARY` carries a run of bucket digests (see [`crate::digest`]): `2^bits` buckets, this
 //! line's first bucket index, then one 16-hex-digit digest per bucket.
 //!
-//! `UPDATE` may carry, after a `~`, the comma-separated names of servers that have already been
-//! sent this update (at most [`MAX_SEEN`]); a receiver forwards it to none of those. The AT line
-//! always starts with `AT `, so the two forms cannot be confused.
+//! `UPDATE` may say how the update travels (`<via>`, see [`crate::node::Node::forward`]):
+//! - `~<seen>`, a flood: the comma-separated names of servers that have already been sent this
+//!   update (at most [`MAX_SEEN`]); a receiver that did not hold it forwards it to all its other
+//!   neighbours but those. No `<via>` at all is a flood with no names.
+//! - `^<herd>`, a copy on the spanning tree of its origin (the AT line's server): `<herd>` is 8
+//!   hex digits naming the herd's servers and links ([`crate::node::Tree::token`]); a receiver
+//!   that did not hold it forwards it to its children in that tree.
+//! - `!<seen>`, a detour around a link that is down: as `~`, but forwarded also by a receiver
+//!   that already held it (a tree may have brought it there without passing it on).
+//!
+//! The AT line always starts with `AT `, so the forms cannot be confused.
 //!
 //! Both MACs cover both names, both incarnations and both nonces, with the role first, so
 //! neither can be replayed as the other or on another link.
@@ -94,8 +102,9 @@ pub enum PeerMsg<'a> {
     },
     /// A location update: the AT line as the origin server produced it.
     Update {
-        /// Comma-separated names of servers already sent this update (empty: none known).
-        seen: &'a [u8],
+        /// How it travels: `~`, `^` or `!` and what follows (see the module docs); empty for a
+        /// flood with no names.
+        via: &'a [u8],
         /// The AT line.
         at: &'a [u8],
     },
@@ -125,16 +134,13 @@ pub fn is_hello(line: &[u8]) -> bool {
 /// Decodes one line (terminator removed); `None` for anything malformed.
 pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
     if let Some(rest) = line.strip_prefix(b"UPDATE ") {
-        return match rest.strip_prefix(b"~") {
-            None => Some(PeerMsg::Update {
-                seen: b"",
-                at: rest,
-            }),
-            Some(rest) => {
+        return match rest.first() {
+            Some(b'~' | b'^' | b'!') => {
                 let space = memchr::memchr(b' ', rest)?;
-                let (seen, at) = (&rest[..space], &rest[space + 1..]);
-                (!seen.is_empty()).then_some(PeerMsg::Update { seen, at })
+                let (via, at) = (&rest[..space], &rest[space + 1..]);
+                (via.len() > 1).then_some(PeerMsg::Update { via, at })
             }
+            _ => Some(PeerMsg::Update { via: b"", at: rest }),
         };
     }
     let f: Vec<&[u8]> = fields(line).collect();
@@ -182,11 +188,10 @@ pub fn decode(line: &[u8]) -> Option<PeerMsg<'_>> {
 /// Appends the encoding of `msg` and a newline.
 pub fn encode(msg: &PeerMsg<'_>, out: &mut Vec<u8>) {
     let text = match msg {
-        PeerMsg::Update { seen, at } => {
+        PeerMsg::Update { via, at } => {
             out.extend_from_slice(b"UPDATE ");
-            if !seen.is_empty() {
-                out.push(b'~');
-                out.extend_from_slice(seen);
+            if !via.is_empty() {
+                out.extend_from_slice(via);
                 out.push(b' ');
             }
             out.extend_from_slice(at);
@@ -326,14 +331,12 @@ mod tests {
 
     #[test]
     fn every_message_roundtrips() {
-        roundtrip(PeerMsg::Update {
-            seen: b"",
-            at: b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
-        });
-        roundtrip(PeerMsg::Update {
-            seen: b"Clark,Bona",
-            at: b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
-        });
+        for via in ["", "~Clark,Bona", "^0123abcd", "!Bona"] {
+            roundtrip(PeerMsg::Update {
+                via: via.as_bytes(),
+                at: b"AT Clark +0.263873386 kiwi +34-118 1621464827.959498503",
+            });
+        }
         roundtrip(PeerMsg::Ping(0));
         roundtrip(PeerMsg::Summary {
             bits: 2,
@@ -367,11 +370,11 @@ mod tests {
         let max_line = 8192;
         let name = "N".repeat(40);
         let at = vec![b'x'; crate::protocol::max_at_len(max_line, name.len())];
-        let seen = vec![name.as_str(); MAX_SEEN].join(",");
+        let seen = format!("~{}", vec![name.as_str(); MAX_SEEN].join(","));
         let mut out = Vec::new();
         encode(
             &PeerMsg::Update {
-                seen: seen.as_bytes(),
+                via: seen.as_bytes(),
                 at: &at,
             },
             &mut out,
@@ -413,6 +416,10 @@ mod tests {
         check_decode("UPDATE ~A,B AT x", true);
         check_decode("UPDATE ~ AT x", false);
         check_decode("UPDATE ~A,B", false);
+        check_decode("UPDATE ^0123abcd AT x", true);
+        check_decode("UPDATE ^ AT x", false);
+        check_decode("UPDATE !A AT x", true);
+        check_decode("UPDATE ! AT x", false);
         check_decode("SUMMARY 0 0 0000000000000000", true);
         check_decode("SUMMARY 0 0", false);
         check_decode("SUMMARY 0 1 0000000000000000", false);

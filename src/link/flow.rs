@@ -78,7 +78,7 @@ impl Session {
             let before = self.out.len();
             for o in &batch {
                 let msg = PeerMsg::Update {
-                    seen: &o.seen,
+                    via: &o.seen,
                     at: &o.update.at,
                 };
                 wire::encode(&msg, &mut self.out);

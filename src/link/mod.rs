@@ -71,9 +71,9 @@ pub trait Host {
     /// the summary of the table, computed after that (so every update is either in the summary
     /// or flooded on the link); `Err` when this connection must not become the link.
     fn up(&mut self, neighbour: &str, incarnation: u64) -> Result<Digest, End>;
-    /// An UPDATE arrived: its AT line, and the servers it says were sent it already (`seen`,
-    /// comma-separated names); `Err(reason)` if it is malformed (the link ends).
-    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String>;
+    /// An UPDATE arrived: its AT line, and how it travels (`via`, see [`crate::wire`]; empty
+    /// when it says nothing); `Err(reason)` if it is malformed (the link ends).
+    fn update(&mut self, at: &[u8], via: &[u8]) -> Result<(), String>;
     /// Every update held now with its digest hashes, to compare with the neighbour's summary.
     fn snapshot(&mut self) -> Vec<crate::state::Hashed>;
     /// The summary of the table now, for a periodic or requested resync.
@@ -280,8 +280,8 @@ impl Session {
             return;
         }
         match wire::decode(line) {
-            Some(PeerMsg::Update { seen, at }) => {
-                if let Err(why) = host.update(at, seen) {
+            Some(PeerMsg::Update { via, at }) => {
+                if let Err(why) = host.update(at, via) {
                     self.close(End::Malformed(format!("{why}: {}", escaped(at))));
                 }
             }

@@ -383,15 +383,25 @@ fn floods_go_out_after_catch_up_and_arrive_as_updates() {
         update,
         seen: Seen::from(seen.as_bytes()),
     };
-    ha.outbox = vec![out(u("x", 1), ""), out(u("y", 2), "A,B,C")];
+    ha.outbox = vec![
+        out(u("x", 1), ""),
+        out(u("y", 2), "~A,B,C"),
+        out(u("z", 3), "^0123abcd"),
+        out(u("w", 4), "!A"),
+    ];
     pump(&mut a, &mut ha, &mut b, &mut hb, ms(2));
     assert_eq!(
         ha.sent,
-        ["AT S +0.000000000 x +1+1 1", "AT S +0.000000000 y +1+1 2"]
+        [
+            "AT S +0.000000000 x +1+1 1",
+            "AT S +0.000000000 y +1+1 2",
+            "AT S +0.000000000 z +1+1 3",
+            "AT S +0.000000000 w +1+1 4"
+        ]
     );
     assert_eq!(hb.applied, ha.sent);
-    // The seen list travels with its update.
-    assert_eq!(hb.seen, ["", "A,B,C"]);
+    // How each travels goes with it.
+    assert_eq!(hb.seen, ["", "~A,B,C", "^0123abcd", "!A"]);
     // A malformed update ends the link.
     b.receive(b"UPDATE AT nonsense\n", ms(3), &mut hb);
     assert!(matches!(b.end(), Some(End::Malformed(_))), "{:?}", b.end());

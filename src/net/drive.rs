@@ -108,10 +108,10 @@ impl Host for LinkHost<'_> {
         Ok(summary)
     }
 
-    fn update(&mut self, at: &[u8], seen: &[u8]) -> Result<(), String> {
+    fn update(&mut self, at: &[u8], via: &[u8]) -> Result<(), String> {
         self.info.lines_in.fetch_add(1, Relaxed);
         match &self.link {
-            Some(link) => self.server.receive_update(link, at, seen),
+            Some(link) => self.server.receive_update(link, at, via),
             None => Err("an update before the handshake".into()),
         }
     }

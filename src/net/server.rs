@@ -172,14 +172,19 @@ impl Server {
     /// under the fsync policy (at once unless `Always`); `Err` when it could not be appended.
     pub(super) fn perform(&self, effects: &Effects) -> Result<Durable, String> {
         let durable = self.persist(&effects.update);
+        self.queue(effects);
+        durable
+    }
+
+    /// Queues an update for the neighbours the node names.
+    fn queue(&self, effects: &Effects) {
         let up = |i: usize| self.peers.get(i).is_some_and(|p| p.is_up());
-        let (targets, seen) = self.node.forward(&effects.flood, up);
+        let (targets, via) = self.node.forward(&effects.flood, up);
         for i in targets {
             if let Some(p) = self.peers.get(i) {
-                p.enqueue(effects.update.clone(), seen.clone());
+                p.enqueue(effects.update.clone(), via.clone());
             }
         }
-        durable
     }
 
     /// Merges an AT line from `link`, performs what it calls for, and accounts for it;
@@ -188,11 +193,11 @@ impl Server {
         &self,
         link: &PeerLink,
         at: &[u8],
-        seen: &[u8],
+        via: &[u8],
     ) -> Result<(), String> {
         link.received.fetch_add(1, Relaxed);
         self.stats.floods_received.fetch_add(1, Relaxed);
-        let (update, outcome) = match self.node.neighbour_update(link.index, at, seen) {
+        let (update, outcome) = match self.node.neighbour_update(link.index, at, via) {
             FromNeighbour::Applied(effects) => {
                 // Not acknowledged to anyone: nothing waits for its ticket (a failed append
                 // was logged; the neighbours still have it).
@@ -203,6 +208,12 @@ impl Server {
                 // The neighbour holds it: a copy queued for it would only be ignored there.
                 link.cancel(&held);
                 (held, "ignored (not newer)")
+            }
+            FromNeighbour::Relay(effects) => {
+                // Held already (and durable), but on a detour: it goes on.
+                link.cancel(&effects.update);
+                self.queue(&effects);
+                (effects.update, "held, passed on (detour)")
             }
             FromNeighbour::NotNewer(u) => (u, "ignored (not newer)"),
             FromNeighbour::Full(u) => {

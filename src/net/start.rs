@@ -11,7 +11,7 @@ use super::{dial, random_u64, stop, Server, StopHandle, TaskGuard, Tasks};
 use crate::addr::PeerAddr;
 use crate::config::{Config, Fsync};
 use crate::link::Settings;
-use crate::node::Node;
+use crate::node::{Node, Tree};
 use crate::places::Guarded;
 use crate::rt;
 use crate::store::{Replay, Store};
@@ -155,11 +155,15 @@ fn start_with(
         max_frame: cfg.link_max_frame(),
         resync: Duration::from_millis(t.resync_ms),
     });
-    let node = Node::new(
-        name.clone(),
-        peers.iter().map(|p| p.name.clone()).collect(),
-        cfg.limits.max_clients,
-    );
+    let neighbours: Vec<Arc<str>> = peers.iter().map(|p| p.name.clone()).collect();
+    let servers: Vec<&str> = cfg.servers.iter().map(|s| s.name.as_str()).collect();
+    let links: Vec<(&str, &str)> = cfg
+        .links
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let tree = Tree::plan(&name, &neighbours, &servers, &links);
+    let node = Node::new(name.clone(), neighbours, cfg.limits.max_clients).with_tree(tree);
     let (store, replay) = match restored {
         Some((store, replay)) => {
             node.restore(&replay.updates);

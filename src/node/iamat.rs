@@ -1,6 +1,6 @@
 //! `IAMAT <client> <location> <time>`: format the AT line, merge it, answer with it.
 
-use super::{Effects, Flood, Node, Outcome};
+use super::{Effects, Node, Outcome};
 use crate::protocol::{format_at, invalid_reply, IAmAt, Timestamp};
 use crate::state::{Applied, Update};
 
@@ -46,7 +46,7 @@ pub fn apply(
             if applied.changed() {
                 Outcome::Accepted(Effects {
                     update,
-                    flood: Flood::from_client(),
+                    flood: node.client_flood(),
                 })
             } else {
                 Outcome::NotNewer

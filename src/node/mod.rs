@@ -7,6 +7,7 @@
 //! for one merge or one copy, so many connections can share one node.
 
 pub mod iamat;
+mod tree;
 pub mod whatsat;
 
 use std::collections::VecDeque;
@@ -19,29 +20,38 @@ use crate::state::{Applied, Hashed, LocationTable, Update};
 use crate::sync::lock;
 use crate::wire::{self, MAX_SEEN};
 
+pub use tree::Tree;
 pub use whatsat::Lookup;
 
-/// Where an accepted update came from, and who is known to have been sent it already; see
-/// [`Node::forward`] for who gets a copy.
+/// Where an accepted update came from and how it travels; see [`Node::forward`] for who gets
+/// a copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flood {
     /// The neighbour it came from (`None`: a client of this server), which needs no copy.
     except: Option<usize>,
-    /// The servers that were sent it already, as the UPDATE said (comma-separated names).
+    /// A flood's or a detour's `via` as the UPDATE said (`~` or `!` and the names of servers
+    /// that were sent it already; empty: a flood with no names). Empty on the tree.
     seen: Seen,
+    /// On the tree: this server's children in the tree of the update's origin (bit `i`:
+    /// neighbour `i`).
+    tree: Option<u64>,
 }
 
 /// The empty seen list, shared: every update from a client starts with it.
 static NO_ONE: LazyLock<Seen> = LazyLock::new(|| Seen::from(&b""[..]));
 
-impl Flood {
-    /// An update from a client of this server: nobody has it yet.
-    pub fn from_client() -> Flood {
-        Flood {
-            except: None,
-            seen: NO_ONE.clone(),
-        }
-    }
+/// A detour that names no server yet, shared (so that [`Node::forward`] reuses its decisions).
+static DETOUR: LazyLock<Seen> = LazyLock::new(|| Seen::from(&b"!"[..]));
+
+/// How an UPDATE says its update travels (see [`crate::wire`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// A flood: forwarded by a server it is news to.
+    Flood,
+    /// On this herd's tree, and this server's children in its origin's tree.
+    Tree(u64),
+    /// A detour: forwarded also by a server that held it.
+    Detour,
 }
 
 /// Seen lists kept for reuse (see [`SeenLists`]).
@@ -120,6 +130,9 @@ pub enum FromNeighbour {
     /// Byte for byte what we hold (the other path of a cycle): nothing changed, and the sender
     /// needs no copy of it from us.
     Held(Update),
+    /// Byte for byte what we hold, but on a detour: nothing changed, and the copies the effects
+    /// name go on (without the durable log: it holds the update already).
+    Relay(Effects),
     /// Older than what we hold: nothing changed.
     NotNewer(Update),
     /// A new client while the table is full: refused.
@@ -141,6 +154,8 @@ pub struct Node {
     seen_lists: SeenLists,
     /// What [`Node::forward`] lately decided, newest first (at most [`ROUTES_KEPT`]).
     routes: Mutex<VecDeque<Route>>,
+    /// This server's share of the herd's spanning trees, where they apply.
+    tree: Option<Tree>,
 }
 
 /// Decisions of [`Node::forward`] kept (see [`Route`]).
@@ -168,6 +183,47 @@ impl Node {
             table: Mutex::new(LocationTable::new(max_clients)),
             seen_lists: SeenLists::default(),
             routes: Mutex::default(),
+            tree: None,
+        }
+    }
+
+    /// The node, sending updates on the herd's spanning trees (`None`: flooding only).
+    pub fn with_tree(mut self, tree: Option<Tree>) -> Node {
+        self.tree = tree;
+        self
+    }
+
+    /// This server's share of the herd's spanning trees, where updates travel on them.
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree.as_ref()
+    }
+
+    /// How an update from a client of this server travels: on its tree where there is one
+    /// (every neighbour is a child of the origin), else a flood.
+    pub(crate) fn client_flood(&self) -> Flood {
+        Flood {
+            except: None,
+            seen: NO_ONE.clone(),
+            tree: self.tree.as_ref().map(|_| all_bits(self.neighbours.len())),
+        }
+    }
+
+    /// How an update `at` that came with `via` travels on from here.
+    fn via(&self, at: &[u8], via: &[u8]) -> Via {
+        match via.first() {
+            Some(b'!') => Via::Detour,
+            Some(b'^') => {
+                let origin = at.split(|&b| b == b' ').nth(1).unwrap_or_default();
+                match &self.tree {
+                    Some(t) if **t.token() == *via => {
+                        t.children(origin).map_or(Via::Detour, Via::Tree)
+                    }
+                    // Another herd's shape (a config that differs): its tree is not ours, so
+                    // this server cannot tell who else it must reach; a detour reaches all.
+                    _ => Via::Detour,
+                }
+            }
+            _ => Via::Flood,
         }
     }
 
@@ -205,15 +261,37 @@ impl Node {
         }
     }
 
-    /// Merges an AT line from neighbour number `from`, which says the servers in `seen`
-    /// (comma-separated names) have been sent it already.
-    pub fn neighbour_update(&self, from: usize, at: &[u8], seen: &[u8]) -> FromNeighbour {
+    /// Merges an AT line from neighbour number `from`, which came with `via` (how it travels:
+    /// see [`crate::wire`]).
+    pub fn neighbour_update(&self, from: usize, at: &[u8], via: &[u8]) -> FromNeighbour {
+        let how = self.via(at, via);
+        let flood = || Flood {
+            except: Some(from),
+            seen: match (how, via) {
+                (Via::Tree(_), _) => NO_ONE.clone(),
+                (Via::Detour, [b'^', ..]) => DETOUR.clone(),
+                _ => self.seen_lists.get(|out| out.extend_from_slice(via)),
+            },
+            tree: match how {
+                Via::Tree(children) => Some(children),
+                _ => None,
+            },
+        };
         // The other path of a cycle brings back what we hold, byte for byte: no parse needed.
         let known = at
             .split(|&b| b == b' ')
             .nth(3)
             .and_then(|client| self.lookup(client));
         if let Some(held) = known.as_ref().filter(|held| *held.at == *at) {
+            // Passed on while its list has room: each server that passes it on adds a name, so
+            // a detour ends even where a list could overflow (a herd of more than MAX_SEEN
+            // servers never plans trees, but a server with another config may send a detour).
+            if how == Via::Detour && via.split(|&b| b == b',').count() < MAX_SEEN {
+                return FromNeighbour::Relay(Effects {
+                    update: held.clone(),
+                    flood: flood(),
+                });
+            }
             return FromNeighbour::Held(held.clone());
         }
         let Some(update) = Update::from_at_line_sharing(at, known.map(|held| held.client)) else {
@@ -222,10 +300,7 @@ impl Node {
         match self.merge(&update) {
             Applied::Inserted | Applied::Replaced => FromNeighbour::Applied(Effects {
                 update,
-                flood: Flood {
-                    except: Some(from),
-                    seen: self.seen_lists.get(|out| out.extend_from_slice(seen)),
-                },
+                flood: flood(),
             }),
             Applied::Stale => FromNeighbour::NotNewer(update),
             Applied::Full => FromNeighbour::Full(update),
@@ -237,21 +312,51 @@ impl Node {
         lock(&self.table).apply(update)
     }
 
-    /// Who gets a copy of an accepted update, and the seen list to send with it.
+    /// Who gets a copy of an accepted (or relayed) update, and the `via` to send with it.
     ///
-    /// The copies go to every neighbour that is not the update's source, is not named in the
-    /// seen list it came with, and is up now (`up`: nothing queues for a link that is down; it
-    /// catches up when it comes back). The seen list sent on is this server and every neighbour
-    /// it goes to, then the one it came with, at most [`MAX_SEEN`] names (the oldest are
-    /// dropped): a receiver forwards to none of them. A shorter list only costs copies, never a miss. Should a copy be lost
-    /// with its connection, the periodic resync of every link (and the one a server asks of
-    /// its other links when it loses one) brings the update back.
+    /// On a tree (an update from a client of this server, or a tree copy): the copies go to
+    /// this server's children in the tree of the update's origin, but its source, with this
+    /// herd's [`Tree::token`]. When a child's link is down, the child's subtree may be
+    /// reachable only some other way: the update takes a detour instead, as below.
+    ///
+    /// A flood or a detour: the copies go to every neighbour that is not the update's source,
+    /// is not named in the `via` it came with, and is up now (`up`: nothing queues for a link
+    /// that is down; it catches up when it comes back). The names sent on are this server and
+    /// every neighbour it goes to, then the ones it came with, at most [`MAX_SEEN`] (the
+    /// oldest are dropped): a receiver forwards to none of them. A shorter list only costs
+    /// copies, never a miss. A server that holds an update already forwards a detour anyway
+    /// (a tree copy may have brought it there, and went no further than the tree), so a
+    /// detour reaches every server the links up can reach: every name on it was sent it, and
+    /// forwards it in turn (a detour's names never overflow: trees are planned only for herds
+    /// of at most [`MAX_SEEN`] servers). Should a copy be lost with its connection, the
+    /// periodic resync of every link (and the one a server asks of its other links when it
+    /// loses one) brings the update back.
     pub fn forward(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
         let n = self.neighbours.len();
         if n > 64 {
             return self.route(flood, up);
         }
         let up_now = (0..n).filter(|&i| up(i)).fold(0u64, |m, i| m | 1 << i);
+        self.forward_up(flood, up_now)
+    }
+
+    /// [`Node::forward`] with the links up as a mask (at most 64 neighbours).
+    fn forward_up(&self, flood: &Flood, up_now: u64) -> (Vec<usize>, Seen) {
+        let n = self.neighbours.len();
+        if let (Some(children), Some(tree)) = (flood.tree, &self.tree) {
+            let except = flood.except.map_or(0, |i| 1u64 << i);
+            let children = children & !except;
+            if children & !up_now == 0 {
+                let targets = (0..n).filter(|&i| children & 1 << i != 0).collect();
+                return (targets, tree.token().clone());
+            }
+            let detour = Flood {
+                except: flood.except,
+                seen: DETOUR.clone(),
+                tree: None,
+            };
+            return self.forward_up(&detour, up_now);
+        }
         let same = |r: &Route| {
             Arc::ptr_eq(&r.given, &flood.seen) && r.except == flood.except && r.up == up_now
         };
@@ -271,14 +376,13 @@ impl Node {
         (targets, seen)
     }
 
-    /// [`Node::forward`] worked out.
+    /// [`Node::forward`] worked out for a flood or a detour.
     fn route(&self, flood: &Flood, up: impl Fn(usize) -> bool) -> (Vec<usize>, Seen) {
-        let named = |name: &str| {
-            flood
-                .seen
-                .split(|&b| b == b',')
-                .any(|n| n == name.as_bytes())
+        let (marker, given) = match flood.seen.split_first() {
+            Some((&m @ (b'~' | b'!'), names)) => (m, names),
+            _ => (b'~', &flood.seen[..]),
         };
+        let named = |name: &str| given.split(|&b| b == b',').any(|n| n == name.as_bytes());
         let targets: Vec<usize> = (0..self.neighbours.len())
             .filter(|&i| Some(i) != flood.except && !named(&self.neighbours[i]) && up(i))
             .collect();
@@ -286,6 +390,7 @@ impl Node {
             return (targets, flood.seen.clone());
         }
         let seen = self.seen_lists.get(|out| {
+            out.push(marker);
             let mut count = 0;
             let mut add = |name: &[u8], out: &mut Vec<u8>| {
                 if count < MAX_SEEN && !name.is_empty() {
@@ -304,7 +409,7 @@ impl Node {
             for &i in &targets {
                 add(self.neighbours[i].as_bytes(), out);
             }
-            for n in flood.seen.split(|&b| b == b',') {
+            for n in given.split(|&b| b == b',') {
                 add(n, out);
             }
         });
@@ -346,3 +451,12 @@ impl Node {
 
 #[cfg(test)]
 mod tests;
+
+/// The mask of `n` neighbours (at most 64).
+fn all_bits(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}

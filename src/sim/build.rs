@@ -17,7 +17,7 @@ use super::world::{Event, Slot, World};
 use super::{Options, Shape};
 use crate::config::Config;
 use crate::link::Settings;
-use crate::node::Node;
+use crate::node::{Node, Tree};
 use crate::outbox::Outbox;
 use crate::owner;
 
@@ -194,13 +194,22 @@ impl World {
             resync: Duration::from_millis(t.resync_ms),
         });
         let adj = &self.topo.adj[s as usize];
-        let node = Node::new(
-            name.clone(),
-            adj.iter()
-                .map(|&(m, _)| names[m as usize].clone())
-                .collect(),
-            self.max_clients,
-        );
+        let neighbours: Vec<Arc<str>> = adj
+            .iter()
+            .map(|&(m, _)| names[m as usize].clone())
+            .collect();
+        // Small herds send updates on spanning trees, as `herd run` does (`Tree::plan` says
+        // which; a large one is refused before anything is worked out).
+        let tree = if names.len() <= crate::wire::MAX_SEEN {
+            let servers: Vec<&str> = names.iter().map(|n| &**n).collect();
+            let links: Vec<(&str, &str)> = (self.topo.links.iter())
+                .map(|&(a, b)| (&*names[a as usize], &*names[b as usize]))
+                .collect();
+            Tree::plan(&name, &neighbours, &servers, &links)
+        } else {
+            None
+        };
+        let node = Node::new(name.clone(), neighbours, self.max_clients).with_tree(tree);
         let peers = adj
             .iter()
             .map(|&(m, link)| Peer {

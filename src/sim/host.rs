@@ -134,6 +134,11 @@ impl Host for SimHost<'_> {
                 self.ctx.stats.ignored += 1;
                 self.server.peers[p].outbox.cancel(&held);
             }
+            FromNeighbour::Relay(effects) => {
+                self.ctx.stats.ignored += 1;
+                self.server.peers[p].outbox.cancel(&effects.update);
+                self.server.queue(&effects, &mut self.ctx.dirty);
+            }
             FromNeighbour::NotNewer(u) => {
                 self.ctx.stats.ignored += 1;
                 if self.ctx.planted == Some(self.server.index) {
@@ -199,12 +204,12 @@ impl Host for SimHost<'_> {
         self.ctx.stats.resync_entry_bytes += bytes(resync);
         let floods = &batch[catch_up..];
         self.ctx.stats.flood_msgs += floods.len() as u64;
-        // `UPDATE `, the seen list and its space when there is one, the AT line, a newline.
+        // `UPDATE `, the via and its space when there is one, the AT line, a newline.
         let bytes = |o: &Outgoing| {
             let seen = if o.seen.is_empty() {
                 0
             } else {
-                o.seen.len() + 2
+                o.seen.len() + 1
             };
             (7 + seen + o.update.at.len() + 1) as u64
         };
@@ -246,7 +251,8 @@ fn plant_stale_apply(node: &mut Node, stale: Update) {
     let mut table = node.snapshot();
     table.retain(|u| u.client != stale.client);
     table.push(stale);
-    let fresh = Node::new(node.name().clone(), node.neighbours().to_vec(), usize::MAX);
+    let fresh = Node::new(node.name().clone(), node.neighbours().to_vec(), usize::MAX)
+        .with_tree(node.tree().cloned());
     fresh.restore(&table);
     *node = fresh;
 }

@@ -182,6 +182,12 @@ impl Server {
                 disk.compact();
             }
         }
+        self.queue(effects, dirty);
+    }
+
+    /// Queues an update for every neighbour the node names whose link is up, noting in
+    /// `dirty` which links need a pump (a relayed detour: the update is held already).
+    pub fn queue(&mut self, effects: &Effects, dirty: &mut Vec<(u32, u32)>) {
         let peers = &self.peers;
         let up = |i: usize| peers.get(i).is_some_and(|p| p.live.is_some());
         let (targets, seen) = self.node.forward(&effects.flood, up);

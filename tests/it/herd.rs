@@ -299,3 +299,67 @@ fn the_longest_iamat_a_client_may_send_reaches_every_server_and_links_stay_up() 
         .lookup(too_long.split(' ').nth(1).unwrap().as_bytes())
         .is_none());
 }
+
+/// Timings under which no resync happens while a test runs: neither the periodic one nor the
+/// one a server asks of its other links when it loses one (a heartbeat after the loss).
+fn no_resync_config() -> herd::config::Config {
+    let mut cfg = fast_config();
+    cfg.timings.resync_ms = 600_000;
+    cfg.timings.heartbeat_ms = 300_000;
+    cfg.timings.peer_timeout_ms = 900_000;
+    cfg
+}
+
+/// Link messages received and ignored, over the whole herd.
+fn floods(h: &TestHerd) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    NAMES.iter().fold((0, 0), |(r, i), name| {
+        let s = h.h().server(name).expect("running");
+        (
+            r + s.stats.floods_received.load(Relaxed),
+            i + s.stats.floods_ignored.load(Relaxed),
+        )
+    })
+}
+
+#[test]
+fn with_every_link_up_an_update_crosses_each_server_once() {
+    let h = TestHerd::start(no_resync_config());
+    for (origin, client) in [
+        ("Clark", "once-c"),
+        ("Bailey", "once-b"),
+        ("Jaquez", "once-j"),
+    ] {
+        let before = floods(&h);
+        let r = talk_str(h.addr(origin), &format!("IAMAT {client} +1+1 1700000040\n"));
+        for name in NAMES {
+            h.wait_holds(name, client, r.trim_end());
+        }
+        let after = floods(&h);
+        // On the origin's spanning tree: one copy for each of the four other servers.
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (4, 0),
+            "link messages received and ignored for {origin}'s update"
+        );
+    }
+}
+
+#[test]
+fn an_update_goes_around_a_tree_link_that_is_down_without_waiting_for_a_resync() {
+    let h = TestHerd::start(no_resync_config());
+    // Bailey's tree: Bailey -> Bona -> Clark, Bailey -> Campbell -> Jaquez. With Bona-Clark
+    // cut, Clark is reached only by a detour from Bona, which Campbell and Jaquez (holding the
+    // update already, from the tree) must pass on.
+    assert!(h.h().cut_link("Bona", "Clark"));
+    let r = talk_str(h.addr("Bailey"), "IAMAT detour +1+1 1700000050\n");
+    for name in NAMES {
+        h.wait_holds(name, "detour", r.trim_end());
+    }
+    // Clark's own update: its tree goes Clark -> Bona -> Bailey, Campbell, and Clark cannot
+    // reach Bona, so it detours through Jaquez.
+    let r = talk_str(h.addr("Clark"), "IAMAT detour2 +1+1 1700000051\n");
+    for name in NAMES {
+        h.wait_holds(name, "detour2", r.trim_end());
+    }
+}
